@@ -1,1 +1,11 @@
+//! nfsx-core: the transport under nfsx. It opens sockets, frames bytes into messages with a
+//! [`net::Framer`] the protocol layer supplies, and matches replies to requests by a `u32` key.
+//! It knows nothing of NFS or RPC semantics: the protocol crate decides what a frame and a key are.
+//!
+//! ```text
+//!  caller threads ──call(key, iovecs)──▶ Connection ──writev──▶ TCP socket
+//!        ▲                                                        │
+//!        └──── Pending::wait ◀── pending table ◀── Framer ◀── reader thread
+//! ```
 
+pub mod net;

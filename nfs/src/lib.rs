@@ -1,2 +1,3 @@
 #![deny(unsafe_code)]
+pub mod rpc;
 pub mod xdr;

@@ -1,0 +1,332 @@
+use std::collections::HashMap;
+use std::io::{self, IoSlice, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use bytes::Bytes;
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
+use parking_lot::{Condvar, Mutex};
+
+use super::{socket, SocketOptions, TransportError};
+
+/// Splits a byte stream into frames and names the request each frame answers. The protocol layer
+/// implements it (ONC RPC record marking plus the XID); the transport only moves bytes.
+pub trait Framer: Send + 'static {
+    /// Consumes a prefix of `input`. Returns how many bytes were used and, when a frame became
+    /// complete, its key and contents. Called again with the rest until it consumes nothing.
+    fn feed(&mut self, input: &[u8]) -> Result<(usize, Option<(u32, Bytes)>), String>;
+}
+
+/// Counters for one connection, readable while it runs.
+#[derive(Debug, Default)]
+pub struct ConnectionStats {
+    pub requests: AtomicU64,
+    pub replies: AtomicU64,
+    pub bytes_sent: AtomicU64,
+    pub bytes_received: AtomicU64,
+    /// Replies whose key matched nothing in flight (late answers to abandoned requests).
+    pub unmatched_replies: AtomicU64,
+}
+
+type Reply = Result<Bytes, TransportError>;
+
+struct Shared {
+    addr: SocketAddr,
+    pending: Mutex<HashMap<u32, Sender<Reply>>>,
+    /// Signalled when a request leaves the pending table, for callers waiting on a free slot.
+    slot_freed: Condvar,
+    max_in_flight: usize,
+    closed: AtomicBool,
+    close_reason: Mutex<Option<String>>,
+    stats: ConnectionStats,
+}
+
+impl Shared {
+    fn fail_all(&self, reason: String) {
+        self.closed.store(true, Ordering::Release);
+        let mut pending = self.pending.lock();
+        self.close_reason
+            .lock()
+            .get_or_insert_with(|| reason.clone());
+        for (_, tx) in pending.drain() {
+            let _ = tx.send(Err(TransportError::Closed {
+                addr: self.addr,
+                reason: reason.clone(),
+            }));
+        }
+        self.slot_freed.notify_all();
+    }
+
+    fn closed_error(&self) -> TransportError {
+        let reason = self
+            .close_reason
+            .lock()
+            .clone()
+            .unwrap_or_else(|| "closed".to_string());
+        TransportError::Closed {
+            addr: self.addr,
+            reason,
+        }
+    }
+}
+
+/// One TCP connection carrying many requests at once, matched to replies by key.
+///
+/// Sends happen on the caller's thread under a lock, so a request's parts go out contiguously;
+/// one reader thread per connection frames replies and hands each to its waiter.
+pub struct Connection {
+    shared: Arc<Shared>,
+    writer: Mutex<TcpStream>,
+    reader: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("addr", &self.shared.addr)
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+/// Bytes read from the socket per read call; replies larger than this span several reads.
+const READ_CHUNK_BYTES: usize = 256 * 1024;
+
+impl Connection {
+    /// Connects and starts the reader. At most `max_in_flight` requests wait for replies at once;
+    /// further calls block until a slot frees (back-pressure, never an unbounded queue).
+    pub fn connect<F: Framer>(
+        addr: SocketAddr,
+        opts: &SocketOptions,
+        max_in_flight: usize,
+        framer: F,
+    ) -> Result<Connection, TransportError> {
+        let stream = socket::connect(addr, opts)
+            .map_err(|source| TransportError::Connect { addr, source })?;
+        let read_half = stream
+            .try_clone()
+            .map_err(|source| TransportError::Connect { addr, source })?;
+        let shared = Arc::new(Shared {
+            addr,
+            pending: Mutex::new(HashMap::with_capacity(max_in_flight)),
+            slot_freed: Condvar::new(),
+            max_in_flight: max_in_flight.max(1),
+            closed: AtomicBool::new(false),
+            close_reason: Mutex::new(None),
+            stats: ConnectionStats::default(),
+        });
+        let reader_shared = Arc::clone(&shared);
+        let reader = std::thread::Builder::new()
+            .name(format!("nfsx-rx-{addr}"))
+            .spawn(move || read_loop(read_half, framer, &reader_shared))
+            .map_err(|source| TransportError::Connect { addr, source })?;
+        Ok(Connection {
+            shared,
+            writer: Mutex::new(stream),
+            reader: Some(reader),
+        })
+    }
+
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.shared.addr
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::Acquire)
+    }
+
+    pub fn stats(&self) -> &ConnectionStats {
+        &self.shared.stats
+    }
+
+    /// Requests sent and not yet answered or abandoned.
+    pub fn in_flight(&self) -> usize {
+        self.shared.pending.lock().len()
+    }
+
+    /// Sends one request made of `parts` (gathered, never copied into one buffer) and returns a
+    /// handle to wait for the reply whose key is `key`. Blocks while every slot is taken, up to `deadline`.
+    pub fn call(
+        &self,
+        key: u32,
+        parts: &[IoSlice<'_>],
+        deadline: Instant,
+    ) -> Result<Pending, TransportError> {
+        let (tx, rx) = bounded(1);
+        {
+            let mut pending = self.shared.pending.lock();
+            loop {
+                if self.is_closed() {
+                    return Err(self.shared.closed_error());
+                }
+                if pending.len() < self.shared.max_in_flight {
+                    break;
+                }
+                if self
+                    .shared
+                    .slot_freed
+                    .wait_until(&mut pending, deadline)
+                    .timed_out()
+                {
+                    return Err(TransportError::TimedOut {
+                        addr: self.shared.addr,
+                        timeout: deadline.saturating_duration_since(Instant::now()),
+                    });
+                }
+            }
+            if pending.contains_key(&key) {
+                return Err(TransportError::DuplicateKey {
+                    addr: self.shared.addr,
+                    key,
+                });
+            }
+            pending.insert(key, tx);
+        }
+        let pending = Pending {
+            key,
+            rx,
+            shared: Arc::clone(&self.shared),
+        };
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        let sent = {
+            let mut stream = self.writer.lock();
+            write_all_vectored(&mut stream, parts)
+        };
+        if let Err(source) = sent {
+            self.shared.fail_all(format!("send failed: {source}"));
+            let _ = self.writer.lock().shutdown(Shutdown::Both);
+            return Err(TransportError::Send {
+                addr: self.shared.addr,
+                source,
+            });
+        }
+        self.shared.stats.requests.fetch_add(1, Ordering::Relaxed);
+        self.shared
+            .stats
+            .bytes_sent
+            .fetch_add(total as u64, Ordering::Relaxed);
+        Ok(pending)
+    }
+
+    /// Closes the connection; requests in flight fail with `Closed`.
+    pub fn close(&self) {
+        self.shared.fail_all("closed by the client".to_string());
+        let _ = self.writer.lock().shutdown(Shutdown::Both);
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.close();
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+    }
+}
+
+/// A request in flight. Dropping it abandons the request: a late reply is counted and discarded.
+pub struct Pending {
+    key: u32,
+    rx: Receiver<Reply>,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pending")
+            .field("key", &self.key)
+            .field("addr", &self.shared.addr)
+            .finish()
+    }
+}
+
+impl Pending {
+    pub fn key(&self) -> u32 {
+        self.key
+    }
+
+    /// Waits for the reply until `deadline`.
+    pub fn wait(self, deadline: Instant) -> Reply {
+        let timeout = deadline.saturating_duration_since(Instant::now());
+        match self.rx.recv_timeout(timeout) {
+            Ok(reply) => reply,
+            Err(RecvTimeoutError::Timeout) => Err(TransportError::TimedOut {
+                addr: self.shared.addr,
+                timeout,
+            }),
+            Err(RecvTimeoutError::Disconnected) => Err(self.shared.closed_error()),
+        }
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if self.shared.pending.lock().remove(&self.key).is_some() {
+            self.shared.slot_freed.notify_one();
+        }
+    }
+}
+
+fn write_all_vectored(stream: &mut TcpStream, parts: &[IoSlice<'_>]) -> io::Result<()> {
+    let mut owned: Vec<IoSlice<'_>> = parts.iter().filter(|p| !p.is_empty()).copied().collect();
+    let mut slices = &mut owned[..];
+    while !slices.is_empty() {
+        match stream.write_vectored(slices) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut slices, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+fn read_loop<F: Framer>(mut stream: TcpStream, mut framer: F, shared: &Shared) {
+    let mut buf = vec![0u8; READ_CHUNK_BYTES];
+    let reason = loop {
+        let n = match stream.read(&mut buf) {
+            Ok(0) => break "server closed the connection".to_string(),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => break format!("receive failed: {e}"),
+        };
+        shared
+            .stats
+            .bytes_received
+            .fetch_add(n as u64, Ordering::Relaxed);
+        if let Err(reason) = dispatch(&mut framer, &buf[..n], shared) {
+            let _ = stream.shutdown(Shutdown::Both);
+            break reason;
+        }
+    };
+    shared.fail_all(reason);
+}
+
+fn dispatch<F: Framer>(framer: &mut F, mut input: &[u8], shared: &Shared) -> Result<(), String> {
+    while !input.is_empty() {
+        let (used, frame) = framer.feed(input)?;
+        input = &input[used.min(input.len())..];
+        if let Some((key, frame)) = frame {
+            shared.stats.replies.fetch_add(1, Ordering::Relaxed);
+            let waiter = shared.pending.lock().remove(&key);
+            match waiter {
+                Some(tx) => {
+                    let _ = tx.send(Ok(frame));
+                    shared.slot_freed.notify_one();
+                }
+                None => {
+                    shared
+                        .stats
+                        .unmatched_replies
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        } else if used == 0 {
+            return Err("framer made no progress".to_string());
+        }
+    }
+    Ok(())
+}

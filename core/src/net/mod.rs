@@ -1,0 +1,9 @@
+//! Sockets and connections.
+
+mod connection;
+mod error;
+mod socket;
+
+pub use connection::{Connection, ConnectionStats, Framer, Pending};
+pub use error::TransportError;
+pub use socket::{connect, SocketOptions};

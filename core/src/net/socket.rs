@@ -1,0 +1,106 @@
+use std::io;
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+/// How a connection's socket is set up.
+#[derive(Debug, Clone)]
+pub struct SocketOptions {
+    /// Bind a source port below 1024 first. Many servers (ganesha and knfsd with `secure`) refuse
+    /// others; without the privilege to bind one, the connection falls back to an ordinary port.
+    pub reserved_port: bool,
+    /// Local address to send from (multi-NIC hosts); the port is chosen as above.
+    pub local_addr: Option<std::net::IpAddr>,
+    pub connect_timeout: Duration,
+    /// SO_SNDBUF / SO_RCVBUF in bytes; `None` leaves the kernel's autotuning alone.
+    pub send_buffer_bytes: Option<usize>,
+    pub recv_buffer_bytes: Option<usize>,
+}
+
+impl Default for SocketOptions {
+    fn default() -> Self {
+        SocketOptions {
+            reserved_port: true,
+            local_addr: None,
+            connect_timeout: Duration::from_secs(10),
+            send_buffer_bytes: None,
+            recv_buffer_bytes: None,
+        }
+    }
+}
+
+/// Lowest and highest source ports tried when a reserved port is wanted. Ports below 512 are left
+/// to system services, as the BSD `bindresvport` does.
+const RESERVED_PORT_LOW: u16 = 512;
+const RESERVED_PORT_HIGH: u16 = 1023;
+/// Connects retried on another reserved port when the chosen one is still tied to this server.
+const MAX_RESERVED_CONNECT_ATTEMPTS: u32 = 16;
+
+/// Opens a TCP connection with TCP_NODELAY (RPCs are small and latency-bound) and the options above.
+pub fn connect(addr: SocketAddr, opts: &SocketOptions) -> io::Result<TcpStream> {
+    let mut privileged = opts.reserved_port;
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_nodelay(true)?;
+        socket.set_reuse_address(true)?;
+        if let Some(bytes) = opts.send_buffer_bytes {
+            socket.set_send_buffer_size(bytes)?;
+        }
+        if let Some(bytes) = opts.recv_buffer_bytes {
+            socket.set_recv_buffer_size(bytes)?;
+        }
+        let local_ip = opts.local_addr.unwrap_or(match addr {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::UNSPECIFIED.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::UNSPECIFIED.into(),
+        });
+        if privileged {
+            match bind_reserved(&socket, local_ip) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                    privileged = false;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+        } else if opts.local_addr.is_some() {
+            socket.bind(&SockAddr::from(SocketAddr::new(local_ip, 0)))?;
+        }
+        match socket.connect_timeout(&SockAddr::from(addr), opts.connect_timeout) {
+            // Another socket may hold the same reserved port towards this server in TIME_WAIT.
+            Err(e)
+                if privileged
+                    && attempts < MAX_RESERVED_CONNECT_ATTEMPTS
+                    && e.kind() == io::ErrorKind::AddrNotAvailable =>
+            {
+                continue
+            }
+            Err(e) => return Err(e),
+            Ok(()) => return Ok(socket.into()),
+        }
+    }
+}
+
+fn bind_reserved(socket: &Socket, ip: std::net::IpAddr) -> io::Result<()> {
+    let span = RESERVED_PORT_HIGH - RESERVED_PORT_LOW + 1;
+    // Start from a spread-out point so concurrent connections don't all race for port 1023.
+    let start = (std::process::id() as u16).wrapping_add(fastrand_seed()) % span;
+    let mut last_err = io::Error::from(io::ErrorKind::AddrInUse);
+    for i in 0..span {
+        let port = RESERVED_PORT_LOW + (start + i) % span;
+        match socket.bind(&SockAddr::from(SocketAddr::new(ip, port))) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => return Err(e),
+            Err(e) => last_err = e,
+        }
+    }
+    Err(last_err)
+}
+
+fn fastrand_seed() -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    NEXT.fetch_add(97, Ordering::Relaxed)
+}

@@ -1,0 +1,278 @@
+use super::*;
+use crate::xdr::{DecodeError, Encode, Reader, Writer};
+
+fn sys_credential() -> Credential {
+    Credential::sys(&AuthSys {
+        stamp: 0x11,
+        machine_name: "node".into(),
+        uid: 1000,
+        gid: 100,
+        gids: vec![100, 200],
+    })
+    .unwrap()
+}
+
+#[test]
+fn call_header_matches_rfc_layout() {
+    let cred = sys_credential();
+    let header = CallHeader {
+        xid: 0xdead_beef,
+        program: 100_003,
+        version: 3,
+        procedure: 1,
+        credential: &cred,
+    };
+    let bytes = header.to_xdr();
+    assert_eq!(bytes.len(), header.encoded_len());
+    // Wireshark: XID 0xdeadbeef, Message Type: Call (0), RPC Version: 2, Program: NFS (100003),
+    // Program Version: 3, Procedure: GETATTR (1), Credentials Flavor: AUTH_UNIX (1), Length: 32,
+    // Stamp 0x11, Machine Name: node, UID 1000, GID 100, Auxiliary GIDs (2) [100, 200], Verifier AUTH_NULL.
+    let expected: Vec<u8> = [
+        &[
+            0xde, 0xad, 0xbe, 0xef, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0x01, 0x86, 0xa3, 0, 0, 0, 3, 0, 0,
+            0, 1,
+        ][..],
+        &[
+            0, 0, 0, 1, 0, 0, 0, 32, 0, 0, 0, 0x11, 0, 0, 0, 4, b'n', b'o', b'd', b'e',
+        ][..],
+        &[
+            0, 0, 0x03, 0xe8, 0, 0, 0, 100, 0, 0, 0, 2, 0, 0, 0, 100, 0, 0, 0, 200,
+        ][..],
+        &[0, 0, 0, 0, 0, 0, 0, 0][..],
+    ]
+    .concat();
+    assert_eq!(bytes, expected);
+}
+
+#[test]
+fn auth_sys_limits_are_enforced() {
+    let mut auth = AuthSys {
+        stamp: 0,
+        machine_name: "x".repeat(256),
+        uid: 0,
+        gid: 0,
+        gids: vec![],
+    };
+    assert_eq!(
+        Credential::sys(&auth),
+        Err(CredentialError::MachineNameTooLong(256))
+    );
+    auth.machine_name = "x".into();
+    auth.gids = vec![1; 17];
+    assert_eq!(
+        Credential::sys(&auth),
+        Err(CredentialError::TooManyGids(17))
+    );
+}
+
+#[test]
+fn auth_sys_body_round_trips() {
+    let auth = AuthSys {
+        stamp: 9,
+        machine_name: "host".into(),
+        uid: 1,
+        gid: 2,
+        gids: vec![3, 4, 5],
+    };
+    let cred = Credential::sys(&auth).unwrap();
+    assert_eq!(
+        AuthSys::decode(&mut Reader::new(cred.body())).unwrap(),
+        auth
+    );
+}
+
+fn accepted(xid: u32, accept_stat: u32, tail: &[u32]) -> Vec<u8> {
+    let mut buf = Vec::new();
+    let mut w = Writer::new(&mut buf);
+    for v in [xid, REPLY, 0, AUTH_NONE, 0, accept_stat] {
+        w.u32(v);
+    }
+    for &v in tail {
+        w.u32(v);
+    }
+    buf
+}
+
+#[test]
+fn successful_reply_yields_the_result_bytes() {
+    // Wireshark: XID 7, Reply, Reply State: accepted, Verifier AUTH_NULL, Accept State: RPC
+    // executed successfully, then the procedure's status word.
+    let buf = accepted(7, 0, &[0]);
+    let reply = decode_reply(&buf).unwrap();
+    assert_eq!(reply.xid, 7);
+    assert_eq!(reply.body, Ok(&[0u8, 0, 0, 0][..]));
+}
+
+#[test]
+fn every_accept_status_maps_to_an_error() {
+    let cases = [
+        (1, vec![], RpcError::ProgUnavail),
+        (2, vec![2, 3], RpcError::ProgMismatch { low: 2, high: 3 }),
+        (3, vec![], RpcError::ProcUnavail),
+        (4, vec![], RpcError::GarbageArgs),
+        (5, vec![], RpcError::SystemErr),
+    ];
+    for (stat, tail, expected) in cases {
+        assert_eq!(
+            decode_reply(&accepted(1, stat, &tail)).unwrap().body,
+            Err(expected)
+        );
+    }
+    let err = decode_reply(&accepted(1, 6, &[])).unwrap_err();
+    assert_eq!(
+        err,
+        DecodeError::UnknownDiscriminant {
+            field: "rpc.accept_stat",
+            value: 6
+        }
+    );
+}
+
+#[test]
+fn denied_replies_map_to_errors() {
+    let mut buf = Vec::new();
+    let mut w = Writer::new(&mut buf);
+    for v in [1, REPLY, 1, 0, 2, 2] {
+        w.u32(v);
+    }
+    assert_eq!(
+        decode_reply(&buf).unwrap().body,
+        Err(RpcError::RpcMismatch { low: 2, high: 2 })
+    );
+    let mut buf = Vec::new();
+    let mut w = Writer::new(&mut buf);
+    for v in [1, REPLY, 1, 1, 5] {
+        w.u32(v);
+    }
+    assert_eq!(
+        decode_reply(&buf).unwrap().body,
+        Err(RpcError::AuthError(AuthStat::TooWeak))
+    );
+    let mut buf = Vec::new();
+    let mut w = Writer::new(&mut buf);
+    for v in [1, REPLY, 1, 9] {
+        w.u32(v);
+    }
+    assert!(matches!(
+        decode_reply(&buf),
+        Err(DecodeError::UnknownDiscriminant {
+            field: "rpc.reject_stat",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn a_call_is_not_a_reply() {
+    let buf = accepted(1, 0, &[]);
+    let mut call = buf.clone();
+    call[7] = 0;
+    assert!(matches!(
+        decode_reply(&call),
+        Err(DecodeError::UnknownDiscriminant {
+            field: "rpc.msg_type",
+            ..
+        })
+    ));
+    assert!(matches!(
+        decode_reply(&buf[..10]),
+        Err(DecodeError::Truncated { .. })
+    ));
+}
+
+#[test]
+fn oversized_verifier_is_rejected() {
+    let mut buf = Vec::new();
+    let mut w = Writer::new(&mut buf);
+    for v in [1, REPLY, 0, 0, 401] {
+        w.u32(v);
+    }
+    assert!(matches!(
+        decode_reply(&buf),
+        Err(DecodeError::TooLong {
+            field: "rpc.verf.body",
+            ..
+        })
+    ));
+}
+
+fn fragment(data: &[u8], last: bool) -> Vec<u8> {
+    let word = data.len() as u32 | if last { LAST_FRAGMENT } else { 0 };
+    [&word.to_be_bytes()[..], data].concat()
+}
+
+#[test]
+fn records_reassemble_from_fragments_fed_byte_by_byte() {
+    let stream = [
+        fragment(b"abcd", false),
+        fragment(b"", false),
+        fragment(b"efgh", true),
+        fragment(b"wxyz", true),
+    ]
+    .concat();
+    let mut reader = RecordReader::new(64);
+    let mut records = Vec::new();
+    for byte in stream.chunks(1) {
+        let (used, record) = reader.feed(byte).unwrap();
+        assert_eq!(used, 1);
+        records.extend(record);
+    }
+    assert_eq!(records, vec![&b"abcdefgh"[..], &b"wxyz"[..]]);
+}
+
+#[test]
+fn several_records_in_one_read_come_out_one_at_a_time() {
+    let stream = [fragment(b"1111", true), fragment(b"2222", true)].concat();
+    let mut reader = RecordReader::new(64);
+    let (used, first) = reader.feed(&stream).unwrap();
+    assert_eq!((used, first.as_deref()), (8, Some(&b"1111"[..])));
+    let (used, second) = reader.feed(&stream[8..]).unwrap();
+    assert_eq!((used, second.as_deref()), (8, Some(&b"2222"[..])));
+}
+
+#[test]
+fn a_record_over_the_maximum_is_refused_before_buffering() {
+    let mut reader = RecordReader::new(16);
+    let err = reader
+        .feed(&(LAST_FRAGMENT | 17).to_be_bytes())
+        .unwrap_err();
+    assert_eq!(err, RecordError::TooLarge { len: 17, max: 16 });
+    let mut reader = RecordReader::new(16);
+    let stream = [fragment(&[0; 10], false), fragment(&[0; 10], true)].concat();
+    assert_eq!(
+        reader.feed(&stream).unwrap_err(),
+        RecordError::TooLarge { len: 20, max: 16 }
+    );
+}
+
+#[test]
+fn endless_empty_fragments_are_cut_off() {
+    let mut reader = RecordReader::new(16);
+    let empty = 0u32.to_be_bytes();
+    let outcome = (0..70_000).try_for_each(|_| reader.feed(&empty).map(|_| ()));
+    assert_eq!(outcome, Err(RecordError::TooManyFragments));
+}
+
+#[test]
+fn framer_reads_the_xid_and_rejects_short_records() {
+    let mut framer = RecordFramer::new(64);
+    let (_, record) = framer
+        .next_record(&fragment(&[0, 0, 0, 42, 1], true))
+        .unwrap();
+    assert_eq!(record.unwrap().0, 42);
+    assert_eq!(
+        framer.next_record(&fragment(&[1, 2], true)).unwrap_err(),
+        RecordError::TooShort { len: 2 }
+    );
+}
+
+#[test]
+fn record_mark_sets_the_last_fragment_bit() {
+    assert_eq!(record_mark(0x1234), [0x80, 0, 0x12, 0x34]);
+}
+
+#[test]
+fn xids_are_sequential_from_the_seed() {
+    let xids = XidAllocator::new(u32::MAX);
+    assert_eq!((xids.next_xid(), xids.next_xid()), (u32::MAX, 0));
+}
