@@ -249,7 +249,7 @@ impl Pending {
     }
 
     /// Waits for the reply until `deadline`.
-    pub fn wait(self, deadline: Instant) -> Reply {
+    pub fn wait(&self, deadline: Instant) -> Reply {
         let timeout = deadline.saturating_duration_since(Instant::now());
         match self.rx.recv_timeout(timeout) {
             Ok(reply) => reply,

@@ -1,0 +1,341 @@
+//! Sends RPC calls over a set of connections and waits for their replies, re-sending on timeouts
+//! and broken connections. The simple blocking transport of the foundation: one reader thread per
+//! connection, callers block on their own replies, many calls in flight per connection.
+
+use std::io::IoSlice;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use nfsx_core::net::{Connection, Pending, SocketOptions, TransportError};
+use parking_lot::RwLock;
+
+use crate::rpc::{decode_reply, record_mark, CallHeader, Credential, RecordFramer, XidAllocator};
+use crate::xdr::{Encode, Writer};
+use crate::{Error, Result};
+
+/// Where one connection goes and what it is now.
+struct Lane {
+    server: SocketAddr,
+    local: Option<IpAddr>,
+    conn: RwLock<Option<Arc<Connection>>>,
+}
+
+/// How calls are retried.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub timeout: Duration,
+    pub retrans: u32,
+    pub hard: bool,
+}
+
+/// Counters over all connections of a channel.
+#[derive(Debug, Default)]
+pub struct ChannelStats {
+    pub calls: AtomicU64,
+    pub retransmits: AtomicU64,
+    pub reconnects: AtomicU64,
+}
+
+/// Largest reply record accepted: the biggest READ payload plus room for the headers before it.
+fn max_record_len(max_payload: usize) -> usize {
+    max_payload + 64 * 1024
+}
+
+/// How a channel's connections are made and used.
+#[derive(Debug, Clone)]
+pub struct ChannelConfig {
+    pub socket: SocketOptions,
+    /// Connections per server address.
+    pub nconnect: usize,
+    /// Calls in flight per connection.
+    pub max_in_flight: usize,
+    /// Largest READ or WRITE payload, which bounds the reply records accepted.
+    pub max_payload: usize,
+    pub retry: RetryPolicy,
+}
+
+pub struct Channel {
+    lanes: Vec<Lane>,
+    socket: SocketOptions,
+    max_in_flight: usize,
+    max_record: usize,
+    credential: Credential,
+    xids: Arc<XidAllocator>,
+    retry: RetryPolicy,
+    stats: ChannelStats,
+}
+
+impl std::fmt::Debug for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let servers: Vec<_> = self.lanes.iter().map(|l| l.server).collect();
+        f.debug_struct("Channel")
+            .field("servers", &servers)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One encoded call, kept so it can be sent again unchanged (same XID) after a timeout.
+#[derive(Debug)]
+pub struct Call<'a> {
+    pub procedure: &'static str,
+    xid: u32,
+    /// Record mark, RPC header and arguments up to any separately sent payload.
+    head: Vec<u8>,
+    /// Bulk data sent from the caller's memory (WRITE), then its XDR padding.
+    payload: &'a [u8],
+    padding: usize,
+}
+
+impl Call<'_> {
+    fn parts(&self) -> [IoSlice<'_>; 3] {
+        const ZEROS: [u8; 4] = [0; 4];
+        [
+            IoSlice::new(&self.head),
+            IoSlice::new(self.payload),
+            IoSlice::new(&ZEROS[..self.padding]),
+        ]
+    }
+}
+
+/// A reply's record and where the procedure's results begin in it.
+#[derive(Debug)]
+pub struct Reply {
+    record: Bytes,
+    body_offset: usize,
+}
+
+impl Reply {
+    pub fn body(&self) -> &[u8] {
+        &self.record[self.body_offset..]
+    }
+}
+
+/// A call sent and not yet answered.
+#[derive(Debug)]
+pub struct InFlight<'a> {
+    call: Call<'a>,
+    lane: usize,
+    pending: Pending,
+    attempts: u32,
+}
+
+impl Channel {
+    /// Builds the lanes: `nconnect` per server address, local addresses assigned in turn.
+    /// Connections open lazily on first use and again after a failure.
+    pub fn new(
+        servers: &[SocketAddr],
+        local_addrs: &[IpAddr],
+        config: ChannelConfig,
+        credential: Credential,
+        xids: Arc<XidAllocator>,
+    ) -> Channel {
+        let mut lanes = Vec::with_capacity(servers.len() * config.nconnect);
+        for (i, &server) in servers.iter().enumerate() {
+            let local = (!local_addrs.is_empty()).then(|| local_addrs[i % local_addrs.len()]);
+            for _ in 0..config.nconnect {
+                lanes.push(Lane {
+                    server,
+                    local,
+                    conn: RwLock::new(None),
+                });
+            }
+        }
+        Channel {
+            lanes,
+            socket: config.socket,
+            max_in_flight: config.max_in_flight,
+            max_record: max_record_len(config.max_payload),
+            credential,
+            xids,
+            retry: config.retry,
+            stats: ChannelStats::default(),
+        }
+    }
+
+    pub fn stats(&self) -> &ChannelStats {
+        &self.stats
+    }
+
+    pub fn connections(&self) -> usize {
+        self.lanes.len()
+    }
+
+    /// Opens every lane now, so a bad address fails at mount time rather than mid-job.
+    pub fn connect_all(&self) -> Result<()> {
+        for i in 0..self.lanes.len() {
+            self.connection(i)?;
+        }
+        Ok(())
+    }
+
+    fn connection(&self, lane: usize) -> Result<Arc<Connection>, TransportError> {
+        let slot = &self.lanes[lane];
+        if let Some(conn) = slot.conn.read().as_ref() {
+            if !conn.is_closed() {
+                return Ok(Arc::clone(conn));
+            }
+        }
+        let mut guard = slot.conn.write();
+        if let Some(conn) = guard.as_ref() {
+            if !conn.is_closed() {
+                return Ok(Arc::clone(conn));
+            }
+            self.stats.reconnects.fetch_add(1, Ordering::Relaxed);
+        }
+        let mut socket = self.socket.clone();
+        socket.local_addr = slot.local;
+        let conn = Arc::new(Connection::connect(
+            slot.server,
+            &socket,
+            self.max_in_flight,
+            RecordFramer::new(self.max_record),
+        )?);
+        *guard = Some(Arc::clone(&conn));
+        Ok(conn)
+    }
+
+    /// The lane with the fewest requests outstanding; an unopened lane counts as idle.
+    fn pick_lane(&self, avoid: Option<usize>) -> usize {
+        let load = |i: usize| {
+            self.lanes[i]
+                .conn
+                .read()
+                .as_ref()
+                .map_or(0, |c| c.in_flight())
+        };
+        (0..self.lanes.len())
+            .filter(|&i| Some(i) != avoid || self.lanes.len() == 1)
+            .min_by_key(|&i| load(i))
+            .unwrap_or(0)
+    }
+
+    /// Encodes a call. `payload` (WRITE data) travels from the caller's memory; `args` must
+    /// encode everything before it, including its length word.
+    pub fn encode<'a>(
+        &self,
+        program: u32,
+        version: u32,
+        procedure: u32,
+        name: &'static str,
+        args: &impl Encode,
+        payload: &'a [u8],
+    ) -> Call<'a> {
+        let xid = self.xids.next_xid();
+        let header = CallHeader {
+            xid,
+            program,
+            version,
+            procedure,
+            credential: &self.credential,
+        };
+        let mut head = Vec::with_capacity(4 + header.encoded_len() + args.encoded_len());
+        head.extend_from_slice(&[0; 4]);
+        let mut w = Writer::new(&mut head);
+        header.encode(&mut w);
+        args.encode(&mut w);
+        let padding = crate::xdr::pad_len(payload.len());
+        let record_len = head.len() - 4 + payload.len() + padding;
+        head[..4].copy_from_slice(&record_mark(record_len));
+        Call {
+            procedure: name,
+            xid,
+            head,
+            payload,
+            padding,
+        }
+    }
+
+    /// Sends a call on the least-loaded connection.
+    pub fn send<'a>(&self, call: Call<'a>) -> Result<InFlight<'a>> {
+        self.stats.calls.fetch_add(1, Ordering::Relaxed);
+        self.send_attempt(call, 0, None)
+    }
+
+    fn send_attempt<'a>(
+        &self,
+        call: Call<'a>,
+        mut attempts: u32,
+        mut avoid: Option<usize>,
+    ) -> Result<InFlight<'a>> {
+        loop {
+            let lane = self.pick_lane(avoid);
+            let deadline = Instant::now() + self.retry.timeout;
+            let sent = self
+                .connection(lane)
+                .and_then(|conn| conn.call(call.xid, &call.parts(), deadline));
+            match sent {
+                Ok(pending) => {
+                    return Ok(InFlight {
+                        call,
+                        lane,
+                        pending,
+                        attempts,
+                    })
+                }
+                Err(e) => {
+                    attempts += 1;
+                    self.give_up_or_pause(e, attempts)?;
+                    avoid = Some(lane);
+                }
+            }
+        }
+    }
+
+    /// Waits for a reply, re-sending the same call (same XID, so the server's duplicate request
+    /// cache recognises it) after a timeout or a broken connection, on another connection when
+    /// there is one.
+    pub fn wait(&self, mut inflight: InFlight<'_>) -> Result<Reply> {
+        loop {
+            let deadline = Instant::now() + self.retry.timeout;
+            let record = match inflight.pending.wait(deadline) {
+                Ok(record) => record,
+                Err(e) => {
+                    let InFlight {
+                        call,
+                        lane,
+                        pending,
+                        attempts,
+                    } = inflight;
+                    // Leave the old connection's table before the same XID is sent again.
+                    drop(pending);
+                    self.give_up_or_pause(e, attempts + 1)?;
+                    self.stats.retransmits.fetch_add(1, Ordering::Relaxed);
+                    inflight = self.send_attempt(call, attempts + 1, Some(lane))?;
+                    continue;
+                }
+            };
+            let procedure = inflight.call.procedure;
+            let reply =
+                decode_reply(&record).map_err(|source| Error::Decode { procedure, source })?;
+            let body = reply
+                .body
+                .map_err(|source| Error::Rpc { procedure, source })?;
+            let body_offset = record.len() - body.len();
+            return Ok(Reply {
+                record,
+                body_offset,
+            });
+        }
+    }
+
+    fn give_up_or_pause(&self, e: TransportError, attempts: u32) -> Result<()> {
+        let exhausted = !self.retry.hard && attempts > self.retry.retrans;
+        if exhausted || matches!(e, TransportError::DuplicateKey { .. }) {
+            return Err(Error::Transport(e));
+        }
+        if matches!(e, TransportError::Connect { .. }) {
+            // A refused connect answers at once; pace the retries so a restarting server gets time.
+            std::thread::sleep(Duration::from_millis(100).min(self.retry.timeout));
+        }
+        Ok(())
+    }
+
+    /// Sends and waits: one blocking call.
+    pub fn call(&self, call: Call<'_>) -> Result<Reply> {
+        let inflight = self.send(call)?;
+        self.wait(inflight)
+    }
+}

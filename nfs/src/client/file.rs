@@ -1,0 +1,377 @@
+//! Open files: positional reads and writes split into rsize/wsize pieces that travel in
+//! parallel, UNSTABLE writes made durable by COMMIT on fsync and close, and the server's write
+//! verifier watched so a server restart can never silently drop data.
+
+use parking_lot::Mutex;
+
+use crate::proto::nfs3::{
+    self, CreateArgs, CreateHow, DirOpArgs, Fattr3, FileHandle, Ftype3, Nfsstat3, ReadArgs, Sattr3,
+    StableHow, WriteArgs, WriteVerf,
+};
+use crate::{Error, Result};
+
+use super::{Client, InFlight};
+
+/// Pieces of one read or write in flight at once; the connection's slot table bounds the rest.
+const MAX_PIECES_IN_FLIGHT: usize = 64;
+
+/// How to open a file, in the manner of `std::fs::OpenOptions`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenOptions {
+    read: bool,
+    write: bool,
+    create: bool,
+    create_new: bool,
+    truncate: bool,
+    mode: u32,
+    exclusive_verifier: Option<[u8; 8]>,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions::new()
+    }
+}
+
+impl OpenOptions {
+    pub fn new() -> OpenOptions {
+        OpenOptions {
+            read: true,
+            write: false,
+            create: false,
+            create_new: false,
+            truncate: false,
+            mode: 0o644,
+            exclusive_verifier: None,
+        }
+    }
+    pub fn read(&mut self, yes: bool) -> &mut Self {
+        self.read = yes;
+        self
+    }
+    pub fn write(&mut self, yes: bool) -> &mut Self {
+        self.write = yes;
+        self
+    }
+    /// Create the file when it does not exist (O_CREAT).
+    pub fn create(&mut self, yes: bool) -> &mut Self {
+        self.create = yes;
+        self
+    }
+    /// Create the file and fail with EEXIST when it exists (O_CREAT|O_EXCL): one GUARDED CREATE.
+    pub fn create_new(&mut self, yes: bool) -> &mut Self {
+        self.create_new = yes;
+        self
+    }
+    pub fn truncate(&mut self, yes: bool) -> &mut Self {
+        self.truncate = yes;
+        self
+    }
+    /// Permission bits for a created file.
+    pub fn mode(&mut self, mode: u32) -> &mut Self {
+        self.mode = mode;
+        self
+    }
+    /// With `create_new`, use an EXCLUSIVE create carrying this verifier (RFC 1813 §3.3.8), so a
+    /// retried CREATE that already succeeded is recognised instead of failing with EEXIST; the
+    /// mode is then set by a SETATTR.
+    pub fn exclusive_verifier(&mut self, verifier: [u8; 8]) -> &mut Self {
+        self.exclusive_verifier = Some(verifier);
+        self
+    }
+}
+
+/// What the server has been sent but not yet promised to keep.
+#[derive(Debug, Default)]
+struct WriteState {
+    /// Verifier of the server instance that holds our uncommitted data.
+    verifier: Option<WriteVerf>,
+    uncommitted: bool,
+}
+
+/// An open file. Reads and writes are positional and may be issued from many threads at once.
+#[derive(Debug)]
+pub struct File {
+    client: Client,
+    fh: FileHandle,
+    writable: bool,
+    state: Mutex<WriteState>,
+}
+
+impl Client {
+    pub fn open(&self, path: &str, opts: &OpenOptions) -> Result<File> {
+        if opts.truncate && !opts.write {
+            return Err(Error::InvalidArgument("truncate needs write access".into()));
+        }
+        if (opts.create || opts.create_new) && !opts.write {
+            return Err(Error::InvalidArgument("create needs write access".into()));
+        }
+        let fh = if opts.create_new {
+            self.create_file(path, opts)?
+        } else if opts.create {
+            match self.create_file(path, opts) {
+                Err(e) if e.nfs_status() == Some(Nfsstat3::Exist) => {
+                    self.open_existing(path, opts)?
+                }
+                other => other?,
+            }
+        } else {
+            self.open_existing(path, opts)?
+        };
+        Ok(File {
+            client: self.clone(),
+            fh,
+            writable: opts.write,
+            state: Mutex::new(WriteState::default()),
+        })
+    }
+
+    /// Opens for writing, creating or truncating: like `std::fs::File::create`.
+    pub fn create(&self, path: &str, mode: u32) -> Result<File> {
+        self.open(
+            path,
+            OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(mode),
+        )
+    }
+
+    fn open_existing(&self, path: &str, opts: &OpenOptions) -> Result<FileHandle> {
+        let (fh, attrs) = self.resolve(path, true)?;
+        let ftype = match attrs {
+            Some(a) => a.ftype,
+            None => self.getattr(&fh)?.ftype,
+        };
+        if ftype == Ftype3::Dir && opts.write {
+            return Err(Error::Nfs {
+                procedure: "OPEN",
+                status: Nfsstat3::Isdir,
+            });
+        }
+        if opts.truncate {
+            self.setattr_handle(
+                &fh,
+                &Sattr3 {
+                    size: Some(0),
+                    ..Sattr3::default()
+                },
+            )?;
+        }
+        Ok(fh)
+    }
+
+    fn create_file(&self, path: &str, opts: &OpenOptions) -> Result<FileHandle> {
+        let (dir, name) = self.resolve_parent(path)?;
+        let attrs = Sattr3 {
+            mode: Some(opts.mode),
+            size: opts.truncate.then_some(0),
+            ..Sattr3::default()
+        };
+        let how = match opts.exclusive_verifier {
+            Some(verf) if opts.create_new => CreateHow::Exclusive(verf),
+            _ => CreateHow::Guarded(attrs),
+        };
+        let exclusive = matches!(how, CreateHow::Exclusive(_));
+        let args = CreateArgs {
+            where_: DirOpArgs {
+                dir: dir.as_fh(),
+                name: name.as_bytes(),
+            },
+            how,
+        };
+        let (fh, obj_attrs) = self.call::<nfs3::Create, _>(&args, |ok| {
+            (ok.obj.map(|f| f.to_owned()), ok.obj_attributes)
+        })?;
+        let fh = self.finish_new_object(&dir, name, fh, obj_attrs, Ftype3::Reg)?;
+        if exclusive {
+            // EXCLUSIVE stores the verifier in the file's attributes; the real ones follow.
+            self.setattr_handle(
+                &fh,
+                &Sattr3 {
+                    mode: Some(opts.mode),
+                    ..Sattr3::default()
+                },
+            )?;
+        }
+        Ok(fh)
+    }
+
+    /// Reads a whole file into memory.
+    pub fn read_file(&self, path: &str) -> Result<Vec<u8>> {
+        let file = self.open(path, &OpenOptions::new())?;
+        let size = file.stat()?.size;
+        let len = usize::try_from(size)
+            .map_err(|_| Error::InvalidArgument(format!("{path} is too large")))?;
+        let mut data = vec![0; len];
+        let n = file.read_at(&mut data, 0)?;
+        data.truncate(n);
+        Ok(data)
+    }
+
+    /// Creates or replaces a file with `data`, committed before returning.
+    pub fn write_file(&self, path: &str, data: &[u8]) -> Result<()> {
+        let file = self.create(path, 0o644)?;
+        file.write_at(data, 0)?;
+        file.close()
+    }
+}
+
+impl File {
+    pub fn handle(&self) -> &FileHandle {
+        &self.fh
+    }
+
+    pub fn stat(&self) -> Result<Fattr3> {
+        self.client.getattr(&self.fh)
+    }
+
+    pub fn set_len(&self, size: u64) -> Result<Fattr3> {
+        self.client.setattr_handle(
+            &self.fh,
+            &Sattr3 {
+                size: Some(size),
+                ..Sattr3::default()
+            },
+        )
+    }
+
+    /// Reads up to `buf.len()` bytes at `offset`; fewer only at end of file. Pieces of rsize
+    /// travel in parallel and land straight in `buf`.
+    pub fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<usize> {
+        let rsize = self.client.inner.fsinfo.rsize as usize;
+        let mut done = 0;
+        while done < buf.len() {
+            let mut window: Vec<(InFlight<'static>, &mut [u8])> = Vec::new();
+            let mut start = done;
+            for piece in buf[done..].chunks_mut(rsize).take(MAX_PIECES_IN_FLIGHT) {
+                let args = ReadArgs {
+                    file: self.fh.as_fh(),
+                    offset: offset + start as u64,
+                    count: piece.len() as u32,
+                };
+                start += piece.len();
+                window.push((self.client.start::<nfs3::Read>(&args)?, piece));
+            }
+            let mut stop = false;
+            for (inflight, piece) in window {
+                if stop {
+                    // A short piece ended the run; later pieces are re-read from the new position.
+                    drop(inflight);
+                    continue;
+                }
+                let wanted = piece.len();
+                let (n, eof) = self.client.finish::<nfs3::Read, _>(inflight, |ok| {
+                    let n = ok.data.len().min(wanted);
+                    piece[..n].copy_from_slice(&ok.data[..n]);
+                    (ok.data.len(), ok.eof)
+                })?;
+                if n > wanted {
+                    return Err(Error::Protocol {
+                        procedure: "READ",
+                        reason: format!("server returned {n} bytes for a {wanted}-byte read"),
+                    });
+                }
+                done += n;
+                if eof || n == 0 {
+                    return Ok(done);
+                }
+                stop = n < wanted;
+            }
+        }
+        Ok(done)
+    }
+
+    /// Writes all of `buf` at `offset` as UNSTABLE writes of wsize, sent in parallel straight
+    /// from `buf`. Durable after [`File::fsync`] or [`File::close`].
+    pub fn write_at(&self, buf: &[u8], offset: u64) -> Result<usize> {
+        if !self.writable {
+            return Err(Error::InvalidArgument(
+                "file is not open for writing".into(),
+            ));
+        }
+        let wsize = self.client.inner.fsinfo.wsize as usize;
+        let mut done = 0;
+        while done < buf.len() {
+            let mut window = Vec::new();
+            let mut start = done;
+            for piece in buf[done..].chunks(wsize).take(MAX_PIECES_IN_FLIGHT) {
+                let args = WriteArgs {
+                    file: self.fh.as_fh(),
+                    offset: offset + start as u64,
+                    count: piece.len() as u32,
+                    stable: StableHow::Unstable,
+                    data: piece,
+                };
+                window.push((self.client.start_write(&args)?, piece.len()));
+                start += piece.len();
+            }
+            let mut stop = false;
+            for (inflight, wanted) in window {
+                if stop {
+                    drop(inflight);
+                    continue;
+                }
+                let (count, committed, verf) =
+                    self.client.finish::<nfs3::Write, _>(inflight, |ok| {
+                        (ok.count as usize, ok.committed, ok.verf)
+                    })?;
+                if count == 0 || count > wanted {
+                    return Err(Error::Protocol {
+                        procedure: "WRITE",
+                        reason: format!("server accepted {count} of {wanted} bytes"),
+                    });
+                }
+                self.note_write(verf, committed)?;
+                done += count;
+                // A short write: the rest of this piece and those after it are sent again.
+                stop = count < wanted;
+            }
+        }
+        Ok(done)
+    }
+
+    fn note_write(&self, verf: WriteVerf, committed: StableHow) -> Result<()> {
+        let mut state = self.state.lock();
+        if state.uncommitted && state.verifier.is_some_and(|v| v != verf) {
+            return Err(Error::WriteVerifierChanged);
+        }
+        state.verifier = Some(verf);
+        state.uncommitted |= committed == StableHow::Unstable;
+        Ok(())
+    }
+
+    /// Makes every write so far durable (COMMIT), checking the server did not restart meanwhile.
+    pub fn fsync(&self) -> Result<()> {
+        let expected = {
+            let state = self.state.lock();
+            if !state.uncommitted {
+                return Ok(());
+            }
+            state.verifier
+        };
+        let verf = self.client.commit(&self.fh, 0, 0)?;
+        let mut state = self.state.lock();
+        if expected.is_some_and(|v| v != verf) {
+            return Err(Error::WriteVerifierChanged);
+        }
+        state.uncommitted = false;
+        Ok(())
+    }
+
+    /// Commits pending writes and closes; this is where a late write error is reported.
+    pub fn close(self) -> Result<()> {
+        self.fsync()
+    }
+}
+
+impl Drop for File {
+    /// A file dropped without `close` still has its writes committed; errors can't be reported
+    /// here, which is why `close` exists.
+    fn drop(&mut self) {
+        if self.state.get_mut().uncommitted {
+            let _ = self.fsync();
+        }
+    }
+}
