@@ -1,0 +1,108 @@
+//! Finds the test ganesha (or starts it with `ci/ganesha start`), so `cargo test` alone works.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+
+use nfsx::Client;
+
+pub struct Server {
+    pub vfs_url: String,
+    pub mem_url: String,
+    /// The VFS export's directory on this machine, to check data written through NFS.
+    pub vfs_dir: PathBuf,
+}
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn from_env() -> Option<Server> {
+    Some(Server {
+        vfs_url: std::env::var("NFSX_TEST_VFS_URL").ok()?,
+        mem_url: std::env::var("NFSX_TEST_MEM_URL").ok()?,
+        vfs_dir: std::env::var("NFSX_TEST_VFS_DIR").ok()?.into(),
+    })
+}
+
+fn start() -> Server {
+    let out = Command::new(repo_root().join("ci/ganesha"))
+        .arg("start")
+        .output()
+        .expect("running ci/ganesha start (needs root and the packages from ci/install-deps)");
+    assert!(
+        out.status.success(),
+        "ci/ganesha start failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let var = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("export {name}=")))
+            .map(|v| v.trim_matches('\'').to_string())
+            .unwrap_or_else(|| panic!("ci/ganesha start printed no {name}:\n{text}"))
+    };
+    Server {
+        vfs_url: var("NFSX_TEST_VFS_URL"),
+        mem_url: var("NFSX_TEST_MEM_URL"),
+        vfs_dir: var("NFSX_TEST_VFS_DIR").into(),
+    }
+}
+
+pub fn server() -> &'static Server {
+    static SERVER: OnceLock<Server> = OnceLock::new();
+    SERVER.get_or_init(|| from_env().unwrap_or_else(start))
+}
+
+/// A fresh directory on the VFS export for one test, and a client mounted on it.
+pub struct Scratch {
+    pub client: Client,
+    pub name: String,
+    pub local: PathBuf,
+}
+
+fn unique(test: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{test}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+pub fn vfs_scratch(test: &str) -> Scratch {
+    scratch(&server().vfs_url, test, Some(&server().vfs_dir))
+}
+
+pub fn mem_scratch(test: &str) -> Scratch {
+    scratch(&server().mem_url, test, None)
+}
+
+fn scratch(url: &str, test: &str, local_root: Option<&PathBuf>) -> Scratch {
+    let name = unique(test);
+    let root = Client::mount(url).unwrap_or_else(|e| panic!("mount {url}: {e}"));
+    root.mkdir(&name, 0o777).unwrap();
+    let client = Client::mount(&format!("{url}/{name}")).unwrap();
+    let local = local_root.map(|r| r.join(&name)).unwrap_or_default();
+    Scratch {
+        client,
+        name,
+        local,
+    }
+}
+
+/// Deterministic bytes that differ at every offset, so misplaced data is caught.
+pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
