@@ -34,8 +34,15 @@ fn mount_negotiates_transfer_sizes_and_lists_exports() {
         exports.contains(&"/vfs".to_string()) && exports.contains(&"/mem".to_string()),
         "{exports:?}"
     );
-    client.mounts().unwrap();
+    client.ping_mount().unwrap();
+    // ganesha 4.3 keeps no list of v3 mounts and answers DUMP with an empty one; it must decode.
+    assert!(client
+        .mounts()
+        .unwrap()
+        .iter()
+        .all(|(_, dir)| !dir.is_empty()));
     client.umount().unwrap();
+    client.umount_all().unwrap();
 
     let small = Client::mount(&format!("{}?rsize=65536&wsize=32768", server().vfs_url)).unwrap();
     assert_eq!((small.fsinfo().rsize, small.fsinfo().wsize), (65536, 32768));
@@ -253,6 +260,22 @@ fn server_errors_map_to_errno() {
     c.write_file("d/f", b"x").unwrap();
     assert_eq!(errno(c.rmdir("d").unwrap_err()), libc::ENOTEMPTY);
     assert_eq!(errno(c.stat("d/f/x").unwrap_err()), libc::ENOTDIR);
+    let file = c.lookup("d/f").unwrap();
+    let lookup_in_file = nfs3::LookupArgs {
+        what: DirOpArgs {
+            dir: file.as_fh(),
+            name: b"x",
+        },
+    };
+    let err = c
+        .call::<nfs3::Lookup, _>(&lookup_in_file, |_| ())
+        .unwrap_err();
+    assert_eq!(
+        err.nfs_status(),
+        Some(Nfsstat3::Notdir),
+        "the server's own answer"
+    );
+    assert_eq!(errno(err), libc::ENOTDIR);
     let mut opts = OpenOptions::new();
     opts.write(true).create_new(true);
     assert_eq!(errno(c.open("d/f", &opts).unwrap_err()), libc::EEXIST);

@@ -252,16 +252,7 @@ impl Client {
 
     /// Lists the clients the server believes have mounts (MOUNT DUMP) as (host, directory).
     pub fn mounts(&self) -> Result<Vec<(String, String)>> {
-        let channel = self.mount_channel();
-        let call = channel.encode(
-            MOUNT_PROGRAM,
-            MOUNT_VERSION,
-            mount::MOUNTPROC3_DUMP,
-            "DUMP",
-            &(),
-            &[],
-        );
-        let reply = channel.call(call)?;
+        let reply = self.mount_call(mount::MOUNTPROC3_DUMP, "DUMP")?;
         let list = mount::MountList::from_xdr(reply.body()).map_err(|source| Error::Decode {
             procedure: "DUMP",
             source,
@@ -271,6 +262,24 @@ impl Client {
             .iter()
             .map(|e| (lossy(e.hostname), lossy(e.directory)))
             .collect())
+    }
+
+    /// MOUNT's NULL procedure: is the MOUNT service answering?
+    pub fn ping_mount(&self) -> Result<()> {
+        self.mount_call(mount::MOUNTPROC3_NULL, "MOUNT NULL")
+            .map(drop)
+    }
+
+    /// UMNTALL: tells the server this host has unmounted everything.
+    pub fn umount_all(&self) -> Result<()> {
+        self.mount_call(mount::MOUNTPROC3_UMNTALL, "UMNTALL")
+            .map(drop)
+    }
+
+    fn mount_call(&self, procedure: u32, name: &'static str) -> Result<Reply> {
+        let channel = self.mount_channel();
+        let call = channel.encode(MOUNT_PROGRAM, MOUNT_VERSION, procedure, name, &(), &[]);
+        channel.call(call)
     }
 
     pub fn options(&self) -> &MountOptions {
