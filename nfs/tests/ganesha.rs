@@ -529,3 +529,13 @@ fn mem_export_serves_metadata() {
     }
     assert_eq!(s.client.read_dir("").unwrap().count(), 0);
 }
+
+#[test]
+fn clients_and_files_are_shared_across_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Client>();
+    send_sync::<nfsx::File>();
+    fn send<T: Send>() {}
+    send::<nfsx::ReadDir>();
+    send::<nfsx::client::InFlight<'static>>();
+}
