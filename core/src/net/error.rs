@@ -14,8 +14,6 @@ pub enum TransportError {
     Closed { addr: SocketAddr, reason: String },
     #[error("no reply from {addr} within {timeout:?}")]
     TimedOut { addr: SocketAddr, timeout: Duration },
-    #[error("framing error on the connection to {addr}: {reason}")]
-    Framing { addr: SocketAddr, reason: String },
     #[error("request key {key} is already in flight on the connection to {addr}")]
     DuplicateKey { addr: SocketAddr, key: u32 },
 }
@@ -25,9 +23,7 @@ impl TransportError {
     pub fn is_connection_lost(&self) -> bool {
         matches!(
             self,
-            TransportError::Closed { .. }
-                | TransportError::Send { .. }
-                | TransportError::Framing { .. }
+            TransportError::Closed { .. } | TransportError::Send { .. }
         )
     }
 

@@ -7,3 +7,6 @@ mod socket;
 pub use connection::{Connection, ConnectionStats, Framer, Pending};
 pub use error::TransportError;
 pub use socket::{connect, SocketOptions};
+
+#[cfg(test)]
+mod tests;

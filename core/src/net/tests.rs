@@ -1,0 +1,212 @@
+//! The connection against a tiny loopback server speaking a toy framing: 4-byte length, 4-byte key.
+
+use std::io::{IoSlice, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::{Connection, Framer, SocketOptions, TransportError};
+
+#[derive(Default)]
+struct LengthKeyFramer {
+    buf: Vec<u8>,
+}
+
+impl Framer for LengthKeyFramer {
+    fn feed(&mut self, input: &[u8]) -> Result<(usize, Option<(u32, Bytes)>), String> {
+        self.buf.extend_from_slice(input);
+        if self.buf.len() < 8 {
+            return Ok((input.len(), None));
+        }
+        let len = u32::from_be_bytes(self.buf[..4].try_into().unwrap()) as usize;
+        if len > 1024 {
+            return Err(format!("frame of {len} bytes"));
+        }
+        if self.buf.len() < 8 + len {
+            return Ok((input.len(), None));
+        }
+        let extra = self.buf.len() - (8 + len);
+        let key = u32::from_be_bytes(self.buf[4..8].try_into().unwrap());
+        let frame = Bytes::copy_from_slice(&self.buf[8..8 + len]);
+        self.buf.clear();
+        Ok((input.len() - extra, Some((key, frame))))
+    }
+}
+
+fn frame(key: u32, body: &[u8]) -> Vec<u8> {
+    [
+        &(body.len() as u32).to_be_bytes()[..],
+        &key.to_be_bytes(),
+        body,
+    ]
+    .concat()
+}
+
+fn read_frame(stream: &mut TcpStream) -> (u32, Vec<u8>) {
+    let mut head = [0u8; 8];
+    stream.read_exact(&mut head).unwrap();
+    let len = u32::from_be_bytes(head[..4].try_into().unwrap()) as usize;
+    let mut body = vec![0; len];
+    stream.read_exact(&mut body).unwrap();
+    (u32::from_be_bytes(head[4..].try_into().unwrap()), body)
+}
+
+/// Runs `serve` on the first accepted connection in a thread.
+fn server(serve: impl FnOnce(TcpStream) + Send + 'static) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || serve(listener.accept().unwrap().0));
+    addr
+}
+
+fn options() -> SocketOptions {
+    SocketOptions {
+        reserved_port: false,
+        ..SocketOptions::default()
+    }
+}
+
+fn soon() -> Instant {
+    Instant::now() + Duration::from_secs(5)
+}
+
+fn send(conn: &Connection, key: u32, body: &[u8]) -> super::Pending {
+    let bytes = frame(key, body);
+    let (head, tail) = bytes.split_at(3);
+    conn.call(key, &[IoSlice::new(head), IoSlice::new(tail)], soon())
+        .unwrap()
+}
+
+#[test]
+fn replies_out_of_order_reach_their_callers() {
+    let addr = server(|mut s| {
+        let a = read_frame(&mut s);
+        let b = read_frame(&mut s);
+        s.write_all(&frame(b.0, &b.1)).unwrap();
+        s.write_all(&[frame(a.0, &a.1), frame(99, b"stray")].concat())
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+    });
+    let conn = Connection::connect(addr, &options(), 8, LengthKeyFramer::default()).unwrap();
+    let first = send(&conn, 1, b"one");
+    let second = send(&conn, 2, b"two");
+    assert_eq!(second.wait(soon()).unwrap(), &b"two"[..]);
+    assert_eq!(first.wait(soon()).unwrap(), &b"one"[..]);
+    let deadline = soon();
+    while conn
+        .stats()
+        .unmatched_replies
+        .load(std::sync::atomic::Ordering::Relaxed)
+        == 0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the stray reply was never counted"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(conn.in_flight(), 0);
+}
+
+#[test]
+fn a_full_slot_table_makes_callers_wait_until_their_deadline() {
+    let addr = server(|mut s| {
+        let a = read_frame(&mut s);
+        std::thread::sleep(Duration::from_millis(300));
+        s.write_all(&frame(a.0, &a.1)).unwrap();
+        let b = read_frame(&mut s);
+        s.write_all(&frame(b.0, &b.1)).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+    });
+    let conn = Connection::connect(addr, &options(), 1, LengthKeyFramer::default()).unwrap();
+    let first = send(&conn, 1, b"a");
+    let bytes = frame(2, b"b");
+    let err = conn
+        .call(
+            2,
+            &[IoSlice::new(&bytes)],
+            Instant::now() + Duration::from_millis(50),
+        )
+        .unwrap_err();
+    assert!(matches!(err, TransportError::TimedOut { .. }), "{err}");
+    assert_eq!(first.wait(soon()).unwrap(), &b"a"[..]);
+    let second = conn.call(2, &[IoSlice::new(&bytes)], soon()).unwrap();
+    assert_eq!(second.wait(soon()).unwrap(), &b"b"[..]);
+}
+
+#[test]
+fn a_key_already_in_flight_is_refused() {
+    let addr = server(|mut s| {
+        read_frame(&mut s);
+        std::thread::sleep(Duration::from_millis(300));
+    });
+    let conn = Connection::connect(addr, &options(), 8, LengthKeyFramer::default()).unwrap();
+    let _first = send(&conn, 7, b"x");
+    let bytes = frame(7, b"x");
+    let err = conn.call(7, &[IoSlice::new(&bytes)], soon()).unwrap_err();
+    assert!(
+        matches!(err, TransportError::DuplicateKey { key: 7, .. }),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_server_that_closes_fails_every_waiter_and_later_calls() {
+    let addr = server(|mut s| {
+        read_frame(&mut s);
+        read_frame(&mut s);
+    });
+    let conn = Connection::connect(addr, &options(), 8, LengthKeyFramer::default()).unwrap();
+    let a = send(&conn, 1, b"a");
+    let b = send(&conn, 2, b"b");
+    for pending in [a, b] {
+        let err = pending.wait(soon()).unwrap_err();
+        assert!(matches!(err, TransportError::Closed { .. }), "{err}");
+        assert!(err.is_connection_lost());
+    }
+    assert!(conn.is_closed());
+    let bytes = frame(3, b"c");
+    assert!(matches!(
+        conn.call(3, &[IoSlice::new(&bytes)], soon()),
+        Err(TransportError::Closed { .. })
+    ));
+}
+
+#[test]
+fn a_framing_error_closes_the_connection_with_its_reason() {
+    let addr = server(|mut s| {
+        read_frame(&mut s);
+        s.write_all(&frame(1, &[0; 2000])).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+    });
+    let conn = Connection::connect(addr, &options(), 8, LengthKeyFramer::default()).unwrap();
+    let err = send(&conn, 1, b"a").wait(soon()).unwrap_err();
+    assert!(err.to_string().contains("frame of 2000 bytes"), "{err}");
+}
+
+#[test]
+fn a_silent_server_times_out_the_waiter() {
+    let addr = server(|mut s| {
+        read_frame(&mut s);
+        std::thread::sleep(Duration::from_millis(500));
+    });
+    let conn = Connection::connect(addr, &options(), 8, LengthKeyFramer::default()).unwrap();
+    let pending = send(&conn, 1, b"a");
+    let err = pending
+        .wait(Instant::now() + Duration::from_millis(50))
+        .unwrap_err();
+    assert!(matches!(err, TransportError::TimedOut { .. }), "{err}");
+    drop(pending);
+    assert_eq!(conn.in_flight(), 0, "an abandoned request leaves the table");
+}
+
+#[test]
+fn connecting_to_a_closed_port_is_a_connect_error() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let err = Connection::connect(addr, &options(), 8, LengthKeyFramer::default()).unwrap_err();
+    assert!(matches!(err, TransportError::Connect { .. }), "{err}");
+    assert_eq!(err.errno(), 111);
+}
