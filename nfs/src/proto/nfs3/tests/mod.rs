@@ -4,6 +4,7 @@
 use super::*;
 use crate::xdr::{Decode, DecodeError, Encode};
 
+mod captured;
 mod rejects;
 mod round_trip;
 mod vectors;
