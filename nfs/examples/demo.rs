@@ -8,9 +8,7 @@ use std::time::Instant;
 use nfsx::{Client, OpenOptions};
 
 fn main() {
-    let url = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "nfs://127.0.0.1/vfs".to_string());
+    let url = std::env::args().nth(1).unwrap_or_else(|| "nfs://127.0.0.1/vfs".to_string());
     if let Err(e) = run(&url) {
         eprintln!("demo failed: {e}");
         std::process::exit(1);
@@ -35,18 +33,12 @@ fn run(url: &str) -> nfsx::Result<()> {
     let dir = format!("nfsx-demo-{}", std::process::id());
     step(&format!("mkdir {dir}"), || client.mkdir(&dir, 0o755))?;
 
-    let data: Vec<u8> = (0..8 << 20)
-        .map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
-        .collect();
+    let data: Vec<u8> = (0..8 << 20).map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
     let path = format!("{dir}/data.bin");
     let start = Instant::now();
-    step(
-        &format!(
-            "write {} MiB to {path} (UNSTABLE writes + COMMIT)",
-            data.len() >> 20
-        ),
-        || client.write_file(&path, &data),
-    )?;
+    step(&format!("write {} MiB to {path} (UNSTABLE writes + COMMIT)", data.len() >> 20), || {
+        client.write_file(&path, &data)
+    })?;
     let write_s = start.elapsed().as_secs_f64();
 
     let start = Instant::now();
@@ -58,11 +50,7 @@ fn run(url: &str) -> nfsx::Result<()> {
         Ok(buf)
     })?;
     let read_s = start.elapsed().as_secs_f64();
-    let verdict = if back == data {
-        "identical"
-    } else {
-        "DIFFERENT"
-    };
+    let verdict = if back == data { "identical" } else { "DIFFERENT" };
     println!(
         "             {} bytes read back, {verdict}; write {:.0} MiB/s, read {:.0} MiB/s",
         back.len(),
@@ -70,19 +58,13 @@ fn run(url: &str) -> nfsx::Result<()> {
         8.0 / read_s
     );
     if back != data {
-        return Err(nfsx::Error::Protocol {
-            procedure: "READ",
-            reason: "data read back differs".into(),
-        });
+        return Err(nfsx::Error::Protocol { procedure: "READ", reason: "data read back differs".into() });
     }
 
     step(&format!("create 100 small files in {dir}/small"), || {
         client.mkdir(&format!("{dir}/small"), 0o755)?;
         for i in 0..100 {
-            client.write_file(
-                &format!("{dir}/small/f{i:03}"),
-                format!("file {i}\n").as_bytes(),
-            )?;
+            client.write_file(&format!("{dir}/small/f{i:03}"), format!("file {i}\n").as_bytes())?;
         }
         Ok(())
     })?;
@@ -95,23 +77,13 @@ fn run(url: &str) -> nfsx::Result<()> {
     })?;
     for e in &entries {
         let a = e.attributes.expect("READDIRPLUS returns attributes");
-        println!(
-            "             {:?} {:o} {:>9} {}",
-            a.ftype,
-            a.mode & 0o7777,
-            a.size,
-            e.name
-        );
+        println!("             {:?} {:o} {:>9} {}", a.ftype, a.mode & 0o7777, a.size, e.name);
     }
     let small = client.read_dir(&format!("{dir}/small"))?.count();
     println!("             {small} entries in {dir}/small");
 
     let st = step("statfs", || client.statfs(""))?;
-    println!(
-        "             {} GiB free of {} GiB",
-        st.free_bytes >> 30,
-        st.total_bytes >> 30
-    );
+    println!("             {} GiB free of {} GiB", st.free_bytes >> 30, st.total_bytes >> 30);
     let stats = client.stats();
     println!(
         "             {} RPCs, {} retransmits, {} reconnects",

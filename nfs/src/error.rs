@@ -15,33 +15,21 @@ use crate::xdr::DecodeError;
 pub enum Error {
     /// The server ran the procedure and answered with a failure status: a normal result.
     #[error("{procedure}: {status}")]
-    Nfs {
-        procedure: &'static str,
-        status: Nfsstat3,
-    },
+    Nfs { procedure: &'static str, status: Nfsstat3 },
     /// MOUNT refused the export.
     #[error("MOUNT {path}: {status}")]
     Mount { path: String, status: Mountstat3 },
     /// The server's RPC layer refused or could not run the call.
     #[error("{procedure}: RPC failed: {source}")]
-    Rpc {
-        procedure: &'static str,
-        source: RpcError,
-    },
+    Rpc { procedure: &'static str, source: RpcError },
     #[error(transparent)]
     Transport(#[from] TransportError),
     /// The server's reply broke the protocol; `source` names the field.
     #[error("{procedure}: malformed reply: {source}")]
-    Decode {
-        procedure: &'static str,
-        source: DecodeError,
-    },
+    Decode { procedure: &'static str, source: DecodeError },
     /// The server answered in a way the protocol allows but this operation cannot use.
     #[error("{procedure}: {reason}")]
-    Protocol {
-        procedure: &'static str,
-        reason: String,
-    },
+    Protocol { procedure: &'static str, reason: String },
     /// Unstable data was lost: the server's write verifier changed before COMMIT (it restarted).
     #[error("server restarted before unstable writes were committed; data since the last commit must be rewritten")]
     WriteVerifierChanged,
@@ -61,9 +49,7 @@ impl Error {
             Error::Mount { status, .. } => status.errno(),
             Error::Rpc { source, .. } => source.errno(),
             Error::Transport(e) => e.errno(),
-            Error::Decode { .. } | Error::Protocol { .. } | Error::WriteVerifierChanged => {
-                libc::EIO
-            }
+            Error::Decode { .. } | Error::Protocol { .. } | Error::WriteVerifierChanged => libc::EIO,
             Error::Url(_) | Error::InvalidArgument(_) => libc::EINVAL,
             Error::SymlinkLoop(_) => libc::ELOOP,
         }

@@ -8,8 +8,8 @@ use std::os::unix::fs::MetadataExt;
 
 use common::{mem_scratch, pattern, server, vfs_scratch};
 use nfsx::proto::nfs3::{
-    self, CreateArgs, CreateHow, DirOpArgs, Ftype3, MknodData, NfsTime3, Nfsstat3, ReaddirArgs,
-    Sattr3, SetTime, SetattrArgs, StableHow, WriteArgs,
+    self, CreateArgs, CreateHow, DirOpArgs, Ftype3, MknodData, NfsTime3, Nfsstat3, ReaddirArgs, Sattr3,
+    SetTime, SetattrArgs, StableHow, WriteArgs,
 };
 use nfsx::{Client, Error, OpenOptions};
 
@@ -24,23 +24,11 @@ fn mount_negotiates_transfer_sizes_and_lists_exports() {
     let info = client.fsinfo();
     assert_eq!((info.rsize, info.wsize), (1 << 20, 1 << 20), "{info:?}");
     assert!(info.rsize <= info.rtmax && info.wsize <= info.wtmax);
-    let exports: Vec<String> = client
-        .exports()
-        .unwrap()
-        .into_iter()
-        .map(|(dir, _)| dir)
-        .collect();
-    assert!(
-        exports.contains(&"/vfs".to_string()) && exports.contains(&"/mem".to_string()),
-        "{exports:?}"
-    );
+    let exports: Vec<String> = client.exports().unwrap().into_iter().map(|(dir, _)| dir).collect();
+    assert!(exports.contains(&"/vfs".to_string()) && exports.contains(&"/mem".to_string()), "{exports:?}");
     client.ping_mount().unwrap();
     // ganesha 4.3 keeps no list of v3 mounts and answers DUMP with an empty one; it must decode.
-    assert!(client
-        .mounts()
-        .unwrap()
-        .iter()
-        .all(|(_, dir)| !dir.is_empty()));
+    assert!(client.mounts().unwrap().iter().all(|(_, dir)| !dir.is_empty()));
     client.umount().unwrap();
     client.umount_all().unwrap();
 
@@ -63,19 +51,12 @@ fn data_round_trips_across_rsize_boundaries_and_lands_on_disk() {
     let file = s.client.create("big", 0o644).unwrap();
     assert_eq!(file.write_at(&data, 0).unwrap(), data.len());
     file.close().unwrap();
-    assert_eq!(
-        std::fs::read(s.local.join("big")).unwrap(),
-        data,
-        "bytes on the server's disk"
-    );
+    assert_eq!(std::fs::read(s.local.join("big")).unwrap(), data, "bytes on the server's disk");
 
     let file = s.client.open("big", &OpenOptions::new()).unwrap();
-    for (offset, len) in [
-        (0usize, data.len()),
-        ((1 << 20) - 7, 1 << 20),
-        (5, 100),
-        (2 * (1 << 20) + 1, 1 << 21),
-    ] {
+    for (offset, len) in
+        [(0usize, data.len()), ((1 << 20) - 7, 1 << 20), (5, 100), (2 * (1 << 20) + 1, 1 << 21)]
+    {
         let mut buf = vec![0u8; len];
         let n = file.read_at(&mut buf, offset as u64).unwrap();
         let end = (offset + len).min(data.len());
@@ -83,10 +64,7 @@ fn data_round_trips_across_rsize_boundaries_and_lands_on_disk() {
         assert_eq!(&buf[..n], &data[offset..end], "read at {offset}");
     }
     let mut past_end = [0u8; 10];
-    assert_eq!(
-        file.read_at(&mut past_end, data.len() as u64 + 10).unwrap(),
-        0
-    );
+    assert_eq!(file.read_at(&mut past_end, data.len() as u64 + 10).unwrap(), 0);
     assert_eq!(file.stat().unwrap().size, data.len() as u64);
     assert_eq!(s.client.read_file("big").unwrap(), data);
 }
@@ -94,12 +72,7 @@ fn data_round_trips_across_rsize_boundaries_and_lands_on_disk() {
 #[test]
 fn small_transfer_sizes_split_io_into_many_pipelined_rpcs() {
     let s = vfs_scratch("split");
-    let client = Client::mount(&format!(
-        "{}/{}?rsize=4096&wsize=4096",
-        server().vfs_url,
-        s.name
-    ))
-    .unwrap();
+    let client = Client::mount(&format!("{}/{}?rsize=4096&wsize=4096", server().vfs_url, s.name)).unwrap();
     let data = pattern(300_001, 2);
     client.write_file("f", &data).unwrap();
     assert_eq!(client.read_file("f").unwrap(), data);
@@ -130,28 +103,13 @@ fn setattr_changes_mode_owner_size_and_times() {
     let a = s.client.chown("f", Some(1234), Some(5678)).unwrap();
     assert_eq!((a.uid, a.gid), (1234, 5678));
     assert_eq!(s.client.truncate("f", 3).unwrap().size, 3);
-    let when = NfsTime3 {
-        seconds: 1_000_000_000,
-        nseconds: 5,
-    };
-    let a = s
-        .client
-        .set_times("f", SetTime::ClientTime(when), SetTime::ClientTime(when))
-        .unwrap();
-    assert_eq!(
-        (a.atime.seconds, a.mtime.seconds),
-        (1_000_000_000, 1_000_000_000)
-    );
+    let when = NfsTime3 { seconds: 1_000_000_000, nseconds: 5 };
+    let a = s.client.set_times("f", SetTime::ClientTime(when), SetTime::ClientTime(when)).unwrap();
+    assert_eq!((a.atime.seconds, a.mtime.seconds), (1_000_000_000, 1_000_000_000));
     let meta = std::fs::metadata(s.local.join("f")).unwrap();
-    assert_eq!(
-        (meta.mode() & 0o7777, meta.uid(), meta.gid(), meta.len()),
-        (0o640, 1234, 5678, 3)
-    );
+    assert_eq!((meta.mode() & 0o7777, meta.uid(), meta.gid(), meta.len()), (0o640, 1234, 5678, 3));
     assert_eq!(meta.mtime(), 1_000_000_000);
-    let now = s
-        .client
-        .set_times("f", SetTime::ServerTime, SetTime::DontChange)
-        .unwrap();
+    let now = s.client.set_times("f", SetTime::ServerTime, SetTime::DontChange).unwrap();
     assert!(now.atime.seconds > 1_000_000_000);
 }
 
@@ -163,23 +121,12 @@ fn setattr_guard_refuses_a_stale_ctime() {
     let ctime = s.client.getattr(&fh).unwrap().ctime;
     let chmod = |mode, guard| SetattrArgs {
         object: fh.as_fh(),
-        new_attributes: Sattr3 {
-            mode: Some(mode),
-            ..Sattr3::default()
-        },
+        new_attributes: Sattr3 { mode: Some(mode), ..Sattr3::default() },
         guard: Some(guard),
     };
-    s.client
-        .call::<nfs3::Setattr, _>(&chmod(0o600, ctime), |_| ())
-        .unwrap();
-    let stale = NfsTime3 {
-        seconds: ctime.seconds.wrapping_sub(100),
-        nseconds: 0,
-    };
-    let err = s
-        .client
-        .call::<nfs3::Setattr, _>(&chmod(0o666, stale), |_| ())
-        .unwrap_err();
+    s.client.call::<nfs3::Setattr, _>(&chmod(0o600, ctime), |_| ()).unwrap();
+    let stale = NfsTime3 { seconds: ctime.seconds.wrapping_sub(100), nseconds: 0 };
+    let err = s.client.call::<nfs3::Setattr, _>(&chmod(0o666, stale), |_| ()).unwrap_err();
     assert_eq!(err.nfs_status(), Some(Nfsstat3::NotSync), "{err}");
 }
 
@@ -204,33 +151,16 @@ fn namespace_operations_match_the_servers_disk() {
 
     c.symlink("e/../g", "d/sym").unwrap();
     assert_eq!(c.readlink("d/sym").unwrap(), "e/../g");
-    assert_eq!(
-        std::fs::read_link(s.local.join("d/sym")).unwrap().to_str(),
-        Some("e/../g")
-    );
+    assert_eq!(std::fs::read_link(s.local.join("d/sym")).unwrap().to_str(), Some("e/../g"));
     assert_eq!(c.lstat("d/sym").unwrap().ftype, Ftype3::Lnk);
     assert_eq!(c.stat("d/sym").unwrap().ftype, Ftype3::Reg);
     assert_eq!(c.read_file("d/sym").unwrap(), b"hello");
     c.symlink("/d", "abs").unwrap();
-    assert_eq!(
-        c.stat("abs/g").unwrap().size,
-        5,
-        "absolute targets start at the mount's directory"
-    );
+    assert_eq!(c.stat("abs/g").unwrap().size, 5, "absolute targets start at the mount's directory");
 
-    c.mknod(
-        "d/fifo",
-        MknodData::Fifo(Sattr3 {
-            mode: Some(0o644),
-            ..Sattr3::default()
-        }),
-    )
-    .unwrap();
+    c.mknod("d/fifo", MknodData::Fifo(Sattr3 { mode: Some(0o644), ..Sattr3::default() })).unwrap();
     assert_eq!(c.lstat("d/fifo").unwrap().ftype, Ftype3::Fifo);
-    assert!(std::fs::metadata(s.local.join("d/fifo"))
-        .unwrap()
-        .file_type()
-        .is_fifo_like());
+    assert!(std::fs::metadata(s.local.join("d/fifo")).unwrap().file_type().is_fifo_like());
 
     c.unlink("d/hard").unwrap();
     c.unlink("d/fifo").unwrap();
@@ -261,60 +191,26 @@ fn server_errors_map_to_errno() {
     assert_eq!(errno(c.rmdir("d").unwrap_err()), libc::ENOTEMPTY);
     assert_eq!(errno(c.stat("d/f/x").unwrap_err()), libc::ENOTDIR);
     let file = c.lookup("d/f").unwrap();
-    let lookup_in_file = nfs3::LookupArgs {
-        what: DirOpArgs {
-            dir: file.as_fh(),
-            name: b"x",
-        },
-    };
-    let err = c
-        .call::<nfs3::Lookup, _>(&lookup_in_file, |_| ())
-        .unwrap_err();
-    assert_eq!(
-        err.nfs_status(),
-        Some(Nfsstat3::Notdir),
-        "the server's own answer"
-    );
+    let lookup_in_file = nfs3::LookupArgs { what: DirOpArgs { dir: file.as_fh(), name: b"x" } };
+    let err = c.call::<nfs3::Lookup, _>(&lookup_in_file, |_| ()).unwrap_err();
+    assert_eq!(err.nfs_status(), Some(Nfsstat3::Notdir), "the server's own answer");
     assert_eq!(errno(err), libc::ENOTDIR);
     let mut opts = OpenOptions::new();
     opts.write(true).create_new(true);
     assert_eq!(errno(c.open("d/f", &opts).unwrap_err()), libc::EEXIST);
-    assert_eq!(
-        errno(c.open("d", OpenOptions::new().write(true)).unwrap_err()),
-        libc::EISDIR
-    );
+    assert_eq!(errno(c.open("d", OpenOptions::new().write(true)).unwrap_err()), libc::EISDIR);
     let dir = c.lookup("d").unwrap();
     let err = c
-        .call::<nfs3::Read, _>(
-            &nfs3::ReadArgs {
-                file: dir.as_fh(),
-                offset: 0,
-                count: 10,
-            },
-            |_| (),
-        )
+        .call::<nfs3::Read, _>(&nfs3::ReadArgs { file: dir.as_fh(), offset: 0, count: 10 }, |_| ())
         .unwrap_err();
     assert_eq!(errno(err), libc::EISDIR);
-    assert_eq!(
-        errno(c.unlink(&"n".repeat(256)).unwrap_err()),
-        libc::ENAMETOOLONG
-    );
+    assert_eq!(errno(c.unlink(&"n".repeat(256)).unwrap_err()), libc::ENAMETOOLONG);
 
     c.chmod("d", 0o755).unwrap();
-    let other = Client::mount(&format!(
-        "{}/{}?uid=1000&gid=1000",
-        server().vfs_url,
-        s.name
-    ))
-    .unwrap();
-    assert_eq!(
-        errno(other.write_file("d/denied", b"x").unwrap_err()),
-        libc::EACCES
-    );
+    let other = Client::mount(&format!("{}/{}?uid=1000&gid=1000", server().vfs_url, s.name)).unwrap();
+    assert_eq!(errno(other.write_file("d/denied", b"x").unwrap_err()), libc::EACCES);
     assert_eq!(errno(other.unlink("d/f").unwrap_err()), libc::EACCES);
-    let granted = other
-        .access("d", nfs3::ACCESS3_READ | nfs3::ACCESS3_MODIFY)
-        .unwrap();
+    let granted = other.access("d", nfs3::ACCESS3_READ | nfs3::ACCESS3_MODIFY).unwrap();
     assert_eq!(granted, nfs3::ACCESS3_READ);
 }
 
@@ -324,31 +220,18 @@ fn exclusive_create_retried_with_the_same_verifier_succeeds() {
     let dir = s.client.root_handle();
     let create = |verf: [u8; 8]| {
         let args = CreateArgs {
-            where_: DirOpArgs {
-                dir: dir.as_fh(),
-                name: b"x",
-            },
+            where_: DirOpArgs { dir: dir.as_fh(), name: b"x" },
             how: CreateHow::Exclusive(verf),
         };
-        s.client
-            .call::<nfs3::Create, _>(&args, |ok| ok.obj.map(|fh| fh.to_owned()))
+        s.client.call::<nfs3::Create, _>(&args, |ok| ok.obj.map(|fh| fh.to_owned()))
     };
     let first = create(*b"verifier").unwrap();
     let again = create(*b"verifier").unwrap();
-    assert_eq!(
-        first, again,
-        "a retransmitted EXCLUSIVE create must find its own file"
-    );
-    assert_eq!(
-        create(*b"someone!").unwrap_err().nfs_status(),
-        Some(Nfsstat3::Exist)
-    );
+    assert_eq!(first, again, "a retransmitted EXCLUSIVE create must find its own file");
+    assert_eq!(create(*b"someone!").unwrap_err().nfs_status(), Some(Nfsstat3::Exist));
 
     let mut opts = OpenOptions::new();
-    opts.write(true)
-        .create_new(true)
-        .mode(0o600)
-        .exclusive_verifier(*b"12345678");
+    opts.write(true).create_new(true).mode(0o600).exclusive_verifier(*b"12345678");
     let f = s.client.open("y", &opts).unwrap();
     assert_eq!(f.stat().unwrap().mode & 0o777, 0o600);
 }
@@ -357,24 +240,16 @@ fn exclusive_create_retried_with_the_same_verifier_succeeds() {
 fn readdirplus_lists_thousands_of_entries_exactly_once() {
     let s = mem_scratch("readdir");
     let dir = s.client.root_handle();
-    let names: Vec<String> = (0..5000)
-        .map(|i| format!("entry-with-a-longish-name-{i:05}"))
-        .collect();
+    let names: Vec<String> = (0..5000).map(|i| format!("entry-with-a-longish-name-{i:05}")).collect();
     for batch in names.chunks(128) {
         let args: Vec<CreateArgs<'_>> = batch
             .iter()
             .map(|n| CreateArgs {
-                where_: DirOpArgs {
-                    dir: dir.as_fh(),
-                    name: n.as_bytes(),
-                },
+                where_: DirOpArgs { dir: dir.as_fh(), name: n.as_bytes() },
                 how: CreateHow::Unchecked(Sattr3::default()),
             })
             .collect();
-        let inflight: Vec<_> = args
-            .iter()
-            .map(|a| s.client.start::<nfs3::Create>(a).unwrap())
-            .collect();
+        let inflight: Vec<_> = args.iter().map(|a| s.client.start::<nfs3::Create>(a).unwrap()).collect();
         for f in inflight {
             s.client.finish::<nfs3::Create, _>(f, |_| ()).unwrap();
         }
@@ -384,16 +259,9 @@ fn readdirplus_lists_thousands_of_entries_exactly_once() {
     let mut seen = HashSet::new();
     for entry in s.client.read_dir("").unwrap() {
         let entry = entry.unwrap();
-        assert!(
-            entry.attributes.is_some_and(|a| a.ftype == Ftype3::Reg),
-            "{entry:?}"
-        );
+        assert!(entry.attributes.is_some_and(|a| a.ftype == Ftype3::Reg), "{entry:?}");
         assert!(entry.handle.is_some());
-        assert!(
-            seen.insert(entry.name.clone()),
-            "{} listed twice",
-            entry.name
-        );
+        assert!(seen.insert(entry.name.clone()), "{} listed twice", entry.name);
     }
     assert_eq!(seen.len(), 5000);
     assert!(seen.iter().all(|n| expected.contains(n.as_str())));
@@ -404,20 +272,12 @@ fn readdirplus_lists_thousands_of_entries_exactly_once() {
     let mut plain = HashSet::new();
     let mut pages = 0;
     loop {
-        let args = ReaddirArgs {
-            dir: dir.as_fh(),
-            cookie,
-            cookieverf: verifier,
-            count: 4096,
-        };
+        let args = ReaddirArgs { dir: dir.as_fh(), cookie, cookieverf: verifier, count: 4096 };
         let (eof, next, verf) = s
             .client
             .call::<nfs3::Readdir, _>(&args, |ok| {
                 for e in &ok.entries {
-                    assert!(
-                        plain.insert(String::from_utf8_lossy(e.name).into_owned()),
-                        "repeat"
-                    );
+                    assert!(plain.insert(String::from_utf8_lossy(e.name).into_owned()), "repeat");
                 }
                 (ok.eof, ok.entries.last().map(|e| e.cookie), ok.cookieverf)
             })
@@ -439,17 +299,9 @@ fn raw_write_stability_and_commit_verifier() {
     let file = s.client.create("f", 0o644).unwrap();
     let fh = *file.handle();
     let write = |stable, data: &[u8], offset| {
-        let args = WriteArgs {
-            file: fh.as_fh(),
-            offset,
-            count: data.len() as u32,
-            stable,
-            data,
-        };
+        let args = WriteArgs { file: fh.as_fh(), offset, count: data.len() as u32, stable, data };
         let inflight = s.client.start_write(&args).unwrap();
-        s.client
-            .finish::<nfs3::Write, _>(inflight, |ok| (ok.count, ok.committed, ok.verf))
-            .unwrap()
+        s.client.finish::<nfs3::Write, _>(inflight, |ok| (ok.count, ok.committed, ok.verf)).unwrap()
     };
     let (count, committed, verf) = write(StableHow::FileSync, b"durable", 0);
     assert_eq!((count, committed), (7, StableHow::FileSync));
@@ -463,10 +315,7 @@ fn raw_write_stability_and_commit_verifier() {
 fn file_system_information() {
     let s = vfs_scratch("fsinfo");
     let st = s.client.statfs("").unwrap();
-    assert!(
-        st.total_bytes >= st.free_bytes && st.free_bytes >= st.avail_bytes,
-        "{st:?}"
-    );
+    assert!(st.total_bytes >= st.free_bytes && st.free_bytes >= st.avail_bytes, "{st:?}");
     assert!(st.total_files > 0);
     let pc = s.client.pathconf("").unwrap();
     assert!(pc.name_max >= 255, "{pc:?}");
@@ -476,11 +325,7 @@ fn file_system_information() {
         | nfs3::ACCESS3_MODIFY
         | nfs3::ACCESS3_EXTEND
         | nfs3::ACCESS3_DELETE;
-    assert_eq!(
-        s.client.access("", all).unwrap() & all,
-        all,
-        "root may do everything"
-    );
+    assert_eq!(s.client.access("", all).unwrap() & all, all, "root may do everything");
 }
 
 #[test]
@@ -504,10 +349,7 @@ fn many_threads_share_one_client() {
     for t in 0..8u64 {
         for i in 0..5u64 {
             let data = pattern(100_000 + (t * 7919 + i) as usize, t * 100 + i);
-            assert_eq!(
-                std::fs::read(s.local.join(format!("t{t}-{i}"))).unwrap(),
-                data
-            );
+            assert_eq!(std::fs::read(s.local.join(format!("t{t}-{i}"))).unwrap(), data);
         }
     }
 }
@@ -516,15 +358,10 @@ fn many_threads_share_one_client() {
 fn mem_export_serves_metadata() {
     let s = mem_scratch("mem");
     for i in 0..50 {
-        s.client
-            .write_file(&format!("f{i}"), &pattern(i * 10, i as u64))
-            .unwrap();
+        s.client.write_file(&format!("f{i}"), &pattern(i * 10, i as u64)).unwrap();
     }
     for i in 0..50 {
-        assert_eq!(
-            s.client.stat(&format!("f{i}")).unwrap().size,
-            (i * 10) as u64
-        );
+        assert_eq!(s.client.stat(&format!("f{i}")).unwrap().size, (i * 10) as u64);
         s.client.unlink(&format!("f{i}")).unwrap();
     }
     assert_eq!(s.client.read_dir("").unwrap().count(), 0);

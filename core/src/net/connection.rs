@@ -48,28 +48,16 @@ impl Shared {
     fn fail_all(&self, reason: String) {
         self.closed.store(true, Ordering::Release);
         let mut pending = self.pending.lock();
-        self.close_reason
-            .lock()
-            .get_or_insert_with(|| reason.clone());
+        self.close_reason.lock().get_or_insert_with(|| reason.clone());
         for (_, tx) in pending.drain() {
-            let _ = tx.send(Err(TransportError::Closed {
-                addr: self.addr,
-                reason: reason.clone(),
-            }));
+            let _ = tx.send(Err(TransportError::Closed { addr: self.addr, reason: reason.clone() }));
         }
         self.slot_freed.notify_all();
     }
 
     fn closed_error(&self) -> TransportError {
-        let reason = self
-            .close_reason
-            .lock()
-            .clone()
-            .unwrap_or_else(|| "closed".to_string());
-        TransportError::Closed {
-            addr: self.addr,
-            reason,
-        }
+        let reason = self.close_reason.lock().clone().unwrap_or_else(|| "closed".to_string());
+        TransportError::Closed { addr: self.addr, reason }
     }
 }
 
@@ -104,11 +92,9 @@ impl Connection {
         max_in_flight: usize,
         framer: F,
     ) -> Result<Connection, TransportError> {
-        let stream = socket::connect(addr, opts)
-            .map_err(|source| TransportError::Connect { addr, source })?;
-        let read_half = stream
-            .try_clone()
-            .map_err(|source| TransportError::Connect { addr, source })?;
+        let stream =
+            socket::connect(addr, opts).map_err(|source| TransportError::Connect { addr, source })?;
+        let read_half = stream.try_clone().map_err(|source| TransportError::Connect { addr, source })?;
         let shared = Arc::new(Shared {
             addr,
             pending: Mutex::new(HashMap::with_capacity(max_in_flight)),
@@ -123,11 +109,7 @@ impl Connection {
             .name(format!("nfsx-rx-{addr}"))
             .spawn(move || read_loop(read_half, framer, &reader_shared))
             .map_err(|source| TransportError::Connect { addr, source })?;
-        Ok(Connection {
-            shared,
-            writer: Mutex::new(stream),
-            reader: Some(reader),
-        })
+        Ok(Connection { shared, writer: Mutex::new(stream), reader: Some(reader) })
     }
 
     pub fn peer_addr(&self) -> SocketAddr {
@@ -165,12 +147,7 @@ impl Connection {
                 if pending.len() < self.shared.max_in_flight {
                     break;
                 }
-                if self
-                    .shared
-                    .slot_freed
-                    .wait_until(&mut pending, deadline)
-                    .timed_out()
-                {
+                if self.shared.slot_freed.wait_until(&mut pending, deadline).timed_out() {
                     return Err(TransportError::TimedOut {
                         addr: self.shared.addr,
                         timeout: deadline.saturating_duration_since(Instant::now()),
@@ -178,18 +155,11 @@ impl Connection {
                 }
             }
             if pending.contains_key(&key) {
-                return Err(TransportError::DuplicateKey {
-                    addr: self.shared.addr,
-                    key,
-                });
+                return Err(TransportError::DuplicateKey { addr: self.shared.addr, key });
             }
             pending.insert(key, tx);
         }
-        let pending = Pending {
-            key,
-            rx,
-            shared: Arc::clone(&self.shared),
-        };
+        let pending = Pending { key, rx, shared: Arc::clone(&self.shared) };
         let total: usize = parts.iter().map(|p| p.len()).sum();
         let sent = {
             let mut stream = self.writer.lock();
@@ -198,16 +168,10 @@ impl Connection {
         if let Err(source) = sent {
             self.shared.fail_all(format!("send failed: {source}"));
             let _ = self.writer.lock().shutdown(Shutdown::Both);
-            return Err(TransportError::Send {
-                addr: self.shared.addr,
-                source,
-            });
+            return Err(TransportError::Send { addr: self.shared.addr, source });
         }
         self.shared.stats.requests.fetch_add(1, Ordering::Relaxed);
-        self.shared
-            .stats
-            .bytes_sent
-            .fetch_add(total as u64, Ordering::Relaxed);
+        self.shared.stats.bytes_sent.fetch_add(total as u64, Ordering::Relaxed);
         Ok(pending)
     }
 
@@ -236,10 +200,7 @@ pub struct Pending {
 
 impl std::fmt::Debug for Pending {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pending")
-            .field("key", &self.key)
-            .field("addr", &self.shared.addr)
-            .finish()
+        f.debug_struct("Pending").field("key", &self.key).field("addr", &self.shared.addr).finish()
     }
 }
 
@@ -253,10 +214,9 @@ impl Pending {
         let timeout = deadline.saturating_duration_since(Instant::now());
         match self.rx.recv_timeout(timeout) {
             Ok(reply) => reply,
-            Err(RecvTimeoutError::Timeout) => Err(TransportError::TimedOut {
-                addr: self.shared.addr,
-                timeout,
-            }),
+            Err(RecvTimeoutError::Timeout) => {
+                Err(TransportError::TimedOut { addr: self.shared.addr, timeout })
+            }
             Err(RecvTimeoutError::Disconnected) => Err(self.shared.closed_error()),
         }
     }
@@ -293,10 +253,7 @@ fn read_loop<F: Framer>(mut stream: TcpStream, mut framer: F, shared: &Shared) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => break format!("receive failed: {e}"),
         };
-        shared
-            .stats
-            .bytes_received
-            .fetch_add(n as u64, Ordering::Relaxed);
+        shared.stats.bytes_received.fetch_add(n as u64, Ordering::Relaxed);
         if let Err(reason) = dispatch(&mut framer, &buf[..n], shared) {
             let _ = stream.shutdown(Shutdown::Both);
             break reason;
@@ -318,10 +275,7 @@ fn dispatch<F: Framer>(framer: &mut F, mut input: &[u8], shared: &Shared) -> Res
                     shared.slot_freed.notify_one();
                 }
                 None => {
-                    shared
-                        .stats
-                        .unmatched_replies
-                        .fetch_add(1, Ordering::Relaxed);
+                    shared.stats.unmatched_replies.fetch_add(1, Ordering::Relaxed);
                 }
             }
         } else if used == 0 {

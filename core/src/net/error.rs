@@ -21,10 +21,7 @@ pub enum TransportError {
 impl TransportError {
     /// Whether a fresh connection could succeed where this one failed.
     pub fn is_connection_lost(&self) -> bool {
-        matches!(
-            self,
-            TransportError::Closed { .. } | TransportError::Send { .. }
-        )
+        matches!(self, TransportError::Closed { .. } | TransportError::Send { .. })
     }
 
     pub fn errno(&self) -> i32 {

@@ -35,12 +35,7 @@ impl Framer for LengthKeyFramer {
 }
 
 fn frame(key: u32, body: &[u8]) -> Vec<u8> {
-    [
-        &(body.len() as u32).to_be_bytes()[..],
-        &key.to_be_bytes(),
-        body,
-    ]
-    .concat()
+    [&(body.len() as u32).to_be_bytes()[..], &key.to_be_bytes(), body].concat()
 }
 
 fn read_frame(stream: &mut TcpStream) -> (u32, Vec<u8>) {
@@ -61,10 +56,7 @@ fn server(serve: impl FnOnce(TcpStream) + Send + 'static) -> SocketAddr {
 }
 
 fn options() -> SocketOptions {
-    SocketOptions {
-        reserved_port: false,
-        ..SocketOptions::default()
-    }
+    SocketOptions { reserved_port: false, ..SocketOptions::default() }
 }
 
 fn soon() -> Instant {
@@ -74,8 +66,7 @@ fn soon() -> Instant {
 fn send(conn: &Connection, key: u32, body: &[u8]) -> super::Pending {
     let bytes = frame(key, body);
     let (head, tail) = bytes.split_at(3);
-    conn.call(key, &[IoSlice::new(head), IoSlice::new(tail)], soon())
-        .unwrap()
+    conn.call(key, &[IoSlice::new(head), IoSlice::new(tail)], soon()).unwrap()
 }
 
 #[test]
@@ -84,8 +75,7 @@ fn replies_out_of_order_reach_their_callers() {
         let a = read_frame(&mut s);
         let b = read_frame(&mut s);
         s.write_all(&frame(b.0, &b.1)).unwrap();
-        s.write_all(&[frame(a.0, &a.1), frame(99, b"stray")].concat())
-            .unwrap();
+        s.write_all(&[frame(a.0, &a.1), frame(99, b"stray")].concat()).unwrap();
         std::thread::sleep(Duration::from_millis(200));
     });
     let conn = Connection::connect(addr, &options(), 8, LengthKeyFramer::default()).unwrap();
@@ -94,16 +84,8 @@ fn replies_out_of_order_reach_their_callers() {
     assert_eq!(second.wait(soon()).unwrap(), &b"two"[..]);
     assert_eq!(first.wait(soon()).unwrap(), &b"one"[..]);
     let deadline = soon();
-    while conn
-        .stats()
-        .unmatched_replies
-        .load(std::sync::atomic::Ordering::Relaxed)
-        == 0
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the stray reply was never counted"
-        );
+    while conn.stats().unmatched_replies.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+        assert!(Instant::now() < deadline, "the stray reply was never counted");
         std::thread::sleep(Duration::from_millis(5));
     }
     assert_eq!(conn.in_flight(), 0);
@@ -122,13 +104,7 @@ fn a_full_slot_table_makes_callers_wait_until_their_deadline() {
     let conn = Connection::connect(addr, &options(), 1, LengthKeyFramer::default()).unwrap();
     let first = send(&conn, 1, b"a");
     let bytes = frame(2, b"b");
-    let err = conn
-        .call(
-            2,
-            &[IoSlice::new(&bytes)],
-            Instant::now() + Duration::from_millis(50),
-        )
-        .unwrap_err();
+    let err = conn.call(2, &[IoSlice::new(&bytes)], Instant::now() + Duration::from_millis(50)).unwrap_err();
     assert!(matches!(err, TransportError::TimedOut { .. }), "{err}");
     assert_eq!(first.wait(soon()).unwrap(), &b"a"[..]);
     let second = conn.call(2, &[IoSlice::new(&bytes)], soon()).unwrap();
@@ -145,10 +121,7 @@ fn a_key_already_in_flight_is_refused() {
     let _first = send(&conn, 7, b"x");
     let bytes = frame(7, b"x");
     let err = conn.call(7, &[IoSlice::new(&bytes)], soon()).unwrap_err();
-    assert!(
-        matches!(err, TransportError::DuplicateKey { key: 7, .. }),
-        "{err}"
-    );
+    assert!(matches!(err, TransportError::DuplicateKey { key: 7, .. }), "{err}");
 }
 
 #[test]
@@ -167,10 +140,7 @@ fn a_server_that_closes_fails_every_waiter_and_later_calls() {
     }
     assert!(conn.is_closed());
     let bytes = frame(3, b"c");
-    assert!(matches!(
-        conn.call(3, &[IoSlice::new(&bytes)], soon()),
-        Err(TransportError::Closed { .. })
-    ));
+    assert!(matches!(conn.call(3, &[IoSlice::new(&bytes)], soon()), Err(TransportError::Closed { .. })));
 }
 
 #[test]
@@ -193,9 +163,7 @@ fn a_silent_server_times_out_the_waiter() {
     });
     let conn = Connection::connect(addr, &options(), 8, LengthKeyFramer::default()).unwrap();
     let pending = send(&conn, 1, b"a");
-    let err = pending
-        .wait(Instant::now() + Duration::from_millis(50))
-        .unwrap_err();
+    let err = pending.wait(Instant::now() + Duration::from_millis(50)).unwrap_err();
     assert!(matches!(err, TransportError::TimedOut { .. }), "{err}");
     drop(pending);
     assert_eq!(conn.in_flight(), 0, "an abandoned request leaves the table");

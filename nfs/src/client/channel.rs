@@ -71,9 +71,7 @@ pub struct Channel {
 impl std::fmt::Debug for Channel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let servers: Vec<_> = self.lanes.iter().map(|l| l.server).collect();
-        f.debug_struct("Channel")
-            .field("servers", &servers)
-            .finish_non_exhaustive()
+        f.debug_struct("Channel").field("servers", &servers).finish_non_exhaustive()
     }
 }
 
@@ -92,11 +90,7 @@ pub struct Call<'a> {
 impl Call<'_> {
     fn parts(&self) -> [IoSlice<'_>; 3] {
         const ZEROS: [u8; 4] = [0; 4];
-        [
-            IoSlice::new(&self.head),
-            IoSlice::new(self.payload),
-            IoSlice::new(&ZEROS[..self.padding]),
-        ]
+        [IoSlice::new(&self.head), IoSlice::new(self.payload), IoSlice::new(&ZEROS[..self.padding])]
     }
 }
 
@@ -136,11 +130,7 @@ impl Channel {
         for (i, &server) in servers.iter().enumerate() {
             let local = (!local_addrs.is_empty()).then(|| local_addrs[i % local_addrs.len()]);
             for _ in 0..config.nconnect {
-                lanes.push(Lane {
-                    server,
-                    local,
-                    conn: RwLock::new(None),
-                });
+                lanes.push(Lane { server, local, conn: RwLock::new(None) });
             }
         }
         Channel {
@@ -199,13 +189,7 @@ impl Channel {
 
     /// The lane with the fewest requests outstanding; an unopened lane counts as idle.
     fn pick_lane(&self, avoid: Option<usize>) -> usize {
-        let load = |i: usize| {
-            self.lanes[i]
-                .conn
-                .read()
-                .as_ref()
-                .map_or(0, |c| c.in_flight())
-        };
+        let load = |i: usize| self.lanes[i].conn.read().as_ref().map_or(0, |c| c.in_flight());
         (0..self.lanes.len())
             .filter(|&i| Some(i) != avoid || self.lanes.len() == 1)
             .min_by_key(|&i| load(i))
@@ -224,13 +208,7 @@ impl Channel {
         payload: &'a [u8],
     ) -> Call<'a> {
         let xid = self.xids.next_xid();
-        let header = CallHeader {
-            xid,
-            program,
-            version,
-            procedure,
-            credential: &self.credential,
-        };
+        let header = CallHeader { xid, program, version, procedure, credential: &self.credential };
         let mut head = Vec::with_capacity(4 + header.encoded_len() + args.encoded_len());
         head.extend_from_slice(&[0; 4]);
         let mut w = Writer::new(&mut head);
@@ -239,13 +217,7 @@ impl Channel {
         let padding = crate::xdr::pad_len(payload.len());
         let record_len = head.len() - 4 + payload.len() + padding;
         head[..4].copy_from_slice(&record_mark(record_len));
-        Call {
-            procedure: name,
-            xid,
-            head,
-            payload,
-            padding,
-        }
+        Call { procedure: name, xid, head, payload, padding }
     }
 
     /// Sends a call on the least-loaded connection.
@@ -263,18 +235,9 @@ impl Channel {
         loop {
             let lane = self.pick_lane(avoid);
             let deadline = Instant::now() + self.retry.timeout;
-            let sent = self
-                .connection(lane)
-                .and_then(|conn| conn.call(call.xid, &call.parts(), deadline));
+            let sent = self.connection(lane).and_then(|conn| conn.call(call.xid, &call.parts(), deadline));
             match sent {
-                Ok(pending) => {
-                    return Ok(InFlight {
-                        call,
-                        lane,
-                        pending,
-                        attempts,
-                    })
-                }
+                Ok(pending) => return Ok(InFlight { call, lane, pending, attempts }),
                 Err(e) => {
                     attempts += 1;
                     self.give_up_or_pause(e, attempts)?;
@@ -293,12 +256,7 @@ impl Channel {
             let record = match inflight.pending.wait(deadline) {
                 Ok(record) => record,
                 Err(e) => {
-                    let InFlight {
-                        call,
-                        lane,
-                        pending,
-                        attempts,
-                    } = inflight;
+                    let InFlight { call, lane, pending, attempts } = inflight;
                     // Leave the old connection's table before the same XID is sent again.
                     drop(pending);
                     self.give_up_or_pause(e, attempts + 1)?;
@@ -308,16 +266,10 @@ impl Channel {
                 }
             };
             let procedure = inflight.call.procedure;
-            let reply =
-                decode_reply(&record).map_err(|source| Error::Decode { procedure, source })?;
-            let body = reply
-                .body
-                .map_err(|source| Error::Rpc { procedure, source })?;
+            let reply = decode_reply(&record).map_err(|source| Error::Decode { procedure, source })?;
+            let body = reply.body.map_err(|source| Error::Rpc { procedure, source })?;
             let body_offset = record.len() - body.len();
-            return Ok(Reply {
-                record,
-                body_offset,
-            });
+            return Ok(Reply { record, body_offset });
         }
     }
 

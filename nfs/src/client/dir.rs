@@ -4,9 +4,7 @@
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 
-use crate::proto::nfs3::{
-    self, CookieVerf, Fattr3, FileHandle, Nfsstat3, ReaddirArgs, ReaddirplusArgs,
-};
+use crate::proto::nfs3::{self, CookieVerf, Fattr3, FileHandle, Nfsstat3, ReaddirArgs, ReaddirplusArgs};
 use crate::{Error, Result};
 
 use super::Client;
@@ -62,18 +60,10 @@ fn visible(name: &[u8]) -> bool {
 impl ReadDir {
     fn fetch_page(&mut self) -> Result<()> {
         let before = (self.cookie, self.buffered.len());
-        if !self
-            .client
-            .inner
-            .readdirplus_unsupported
-            .load(Ordering::Relaxed)
-        {
+        if !self.client.inner.readdirplus_unsupported.load(Ordering::Relaxed) {
             match self.fetch_plus() {
                 Err(e) if e.nfs_status() == Some(Nfsstat3::Notsupp) => {
-                    self.client
-                        .inner
-                        .readdirplus_unsupported
-                        .store(true, Ordering::Relaxed);
+                    self.client.inner.readdirplus_unsupported.store(true, Ordering::Relaxed);
                 }
                 other => return self.check_progress(other, before),
             }
@@ -86,10 +76,7 @@ impl ReadDir {
     fn check_progress(&self, outcome: Result<()>, before: (u64, usize)) -> Result<()> {
         outcome?;
         if !self.eof && (self.cookie, self.buffered.len()) == before {
-            return Err(Error::Protocol {
-                procedure: "READDIR",
-                reason: "empty page without eof".into(),
-            });
+            return Err(Error::Protocol { procedure: "READDIR", reason: "empty page without eof".into() });
         }
         Ok(())
     }
@@ -102,20 +89,19 @@ impl ReadDir {
             dircount: DIRCOUNT_BYTES,
             maxcount: MAXCOUNT_BYTES.min(self.client.inner.fsinfo.rsize.max(8192)),
         };
-        let (verifier, eof, last_cookie) =
-            self.client.call::<nfs3::Readdirplus, _>(&args, |ok| {
-                let last_cookie = ok.entries.last().map(|e| e.cookie);
-                for e in ok.entries.iter().filter(|e| visible(e.name)) {
-                    self.buffered.push_back(DirEntry {
-                        name: String::from_utf8_lossy(e.name).into_owned(),
-                        fileid: e.fileid,
-                        cookie: e.cookie,
-                        attributes: e.name_attributes,
-                        handle: e.name_handle.map(|h| h.to_owned()),
-                    });
-                }
-                (ok.cookieverf, ok.eof, last_cookie)
-            })?;
+        let (verifier, eof, last_cookie) = self.client.call::<nfs3::Readdirplus, _>(&args, |ok| {
+            let last_cookie = ok.entries.last().map(|e| e.cookie);
+            for e in ok.entries.iter().filter(|e| visible(e.name)) {
+                self.buffered.push_back(DirEntry {
+                    name: String::from_utf8_lossy(e.name).into_owned(),
+                    fileid: e.fileid,
+                    cookie: e.cookie,
+                    attributes: e.name_attributes,
+                    handle: e.name_handle.map(|h| h.to_owned()),
+                });
+            }
+            (ok.cookieverf, ok.eof, last_cookie)
+        })?;
         self.advance(verifier, eof, last_cookie);
         Ok(())
     }
@@ -127,27 +113,15 @@ impl ReadDir {
             cookieverf: self.verifier,
             count: DIRCOUNT_BYTES,
         };
-        let (verifier, eof, last_cookie, names) =
-            self.client.call::<nfs3::Readdir, _>(&args, |ok| {
-                let names: Vec<(String, u64, u64)> = ok
-                    .entries
-                    .iter()
-                    .filter(|e| visible(e.name))
-                    .map(|e| {
-                        (
-                            String::from_utf8_lossy(e.name).into_owned(),
-                            e.fileid,
-                            e.cookie,
-                        )
-                    })
-                    .collect();
-                (
-                    ok.cookieverf,
-                    ok.eof,
-                    ok.entries.last().map(|e| e.cookie),
-                    names,
-                )
-            })?;
+        let (verifier, eof, last_cookie, names) = self.client.call::<nfs3::Readdir, _>(&args, |ok| {
+            let names: Vec<(String, u64, u64)> = ok
+                .entries
+                .iter()
+                .filter(|e| visible(e.name))
+                .map(|e| (String::from_utf8_lossy(e.name).into_owned(), e.fileid, e.cookie))
+                .collect();
+            (ok.cookieverf, ok.eof, ok.entries.last().map(|e| e.cookie), names)
+        })?;
         for (name, fileid, cookie) in names {
             let (handle, attributes) = match self.client.lookup_in(&self.dir, &name) {
                 Ok((fh, attrs)) => (Some(fh), attrs),
@@ -155,13 +129,7 @@ impl ReadDir {
                 Err(e) if e.nfs_status() == Some(Nfsstat3::Noent) => (None, None),
                 Err(e) => return Err(e),
             };
-            self.buffered.push_back(DirEntry {
-                name,
-                fileid,
-                cookie,
-                attributes,
-                handle,
-            });
+            self.buffered.push_back(DirEntry { name, fileid, cookie, attributes, handle });
         }
         self.advance(verifier, eof, last_cookie);
         Ok(())

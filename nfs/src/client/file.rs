@@ -110,32 +110,18 @@ impl Client {
             self.create_file(path, opts)?
         } else if opts.create {
             match self.create_file(path, opts) {
-                Err(e) if e.nfs_status() == Some(Nfsstat3::Exist) => {
-                    self.open_existing(path, opts)?
-                }
+                Err(e) if e.nfs_status() == Some(Nfsstat3::Exist) => self.open_existing(path, opts)?,
                 other => other?,
             }
         } else {
             self.open_existing(path, opts)?
         };
-        Ok(File {
-            client: self.clone(),
-            fh,
-            writable: opts.write,
-            state: Mutex::new(WriteState::default()),
-        })
+        Ok(File { client: self.clone(), fh, writable: opts.write, state: Mutex::new(WriteState::default()) })
     }
 
     /// Opens for writing, creating or truncating: like `std::fs::File::create`.
     pub fn create(&self, path: &str, mode: u32) -> Result<File> {
-        self.open(
-            path,
-            OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(mode),
-        )
+        self.open(path, OpenOptions::new().write(true).create(true).truncate(true).mode(mode))
     }
 
     fn open_existing(&self, path: &str, opts: &OpenOptions) -> Result<FileHandle> {
@@ -145,55 +131,29 @@ impl Client {
             None => self.getattr(&fh)?.ftype,
         };
         if ftype == Ftype3::Dir && opts.write {
-            return Err(Error::Nfs {
-                procedure: "OPEN",
-                status: Nfsstat3::Isdir,
-            });
+            return Err(Error::Nfs { procedure: "OPEN", status: Nfsstat3::Isdir });
         }
         if opts.truncate {
-            self.setattr_handle(
-                &fh,
-                &Sattr3 {
-                    size: Some(0),
-                    ..Sattr3::default()
-                },
-            )?;
+            self.setattr_handle(&fh, &Sattr3 { size: Some(0), ..Sattr3::default() })?;
         }
         Ok(fh)
     }
 
     fn create_file(&self, path: &str, opts: &OpenOptions) -> Result<FileHandle> {
         let (dir, name) = self.resolve_parent(path)?;
-        let attrs = Sattr3 {
-            mode: Some(opts.mode),
-            size: opts.truncate.then_some(0),
-            ..Sattr3::default()
-        };
+        let attrs = Sattr3 { mode: Some(opts.mode), size: opts.truncate.then_some(0), ..Sattr3::default() };
         let how = match opts.exclusive_verifier {
             Some(verf) if opts.create_new => CreateHow::Exclusive(verf),
             _ => CreateHow::Guarded(attrs),
         };
         let exclusive = matches!(how, CreateHow::Exclusive(_));
-        let args = CreateArgs {
-            where_: DirOpArgs {
-                dir: dir.as_fh(),
-                name: name.as_bytes(),
-            },
-            how,
-        };
-        let (fh, obj_attrs) = self.call::<nfs3::Create, _>(&args, |ok| {
-            (ok.obj.map(|f| f.to_owned()), ok.obj_attributes)
-        })?;
+        let args = CreateArgs { where_: DirOpArgs { dir: dir.as_fh(), name: name.as_bytes() }, how };
+        let (fh, obj_attrs) =
+            self.call::<nfs3::Create, _>(&args, |ok| (ok.obj.map(|f| f.to_owned()), ok.obj_attributes))?;
         let fh = self.finish_new_object(&dir, name, fh, obj_attrs, Ftype3::Reg)?;
         if exclusive {
             // EXCLUSIVE stores the verifier in the file's attributes; the real ones follow.
-            self.setattr_handle(
-                &fh,
-                &Sattr3 {
-                    mode: Some(opts.mode),
-                    ..Sattr3::default()
-                },
-            )?;
+            self.setattr_handle(&fh, &Sattr3 { mode: Some(opts.mode), ..Sattr3::default() })?;
         }
         Ok(fh)
     }
@@ -202,8 +162,8 @@ impl Client {
     pub fn read_file(&self, path: &str) -> Result<Vec<u8>> {
         let file = self.open(path, &OpenOptions::new())?;
         let size = file.stat()?.size;
-        let len = usize::try_from(size)
-            .map_err(|_| Error::InvalidArgument(format!("{path} is too large")))?;
+        let len =
+            usize::try_from(size).map_err(|_| Error::InvalidArgument(format!("{path} is too large")))?;
         let mut data = vec![0; len];
         let n = file.read_at(&mut data, 0)?;
         data.truncate(n);
@@ -228,13 +188,7 @@ impl File {
     }
 
     pub fn set_len(&self, size: u64) -> Result<Fattr3> {
-        self.client.setattr_handle(
-            &self.fh,
-            &Sattr3 {
-                size: Some(size),
-                ..Sattr3::default()
-            },
-        )
+        self.client.setattr_handle(&self.fh, &Sattr3 { size: Some(size), ..Sattr3::default() })
     }
 
     /// Reads up to `buf.len()` bytes at `offset`; fewer only at end of file. Pieces of rsize
@@ -287,9 +241,7 @@ impl File {
     /// from `buf`. Durable after [`File::fsync`] or [`File::close`].
     pub fn write_at(&self, buf: &[u8], offset: u64) -> Result<usize> {
         if !self.writable {
-            return Err(Error::InvalidArgument(
-                "file is not open for writing".into(),
-            ));
+            return Err(Error::InvalidArgument("file is not open for writing".into()));
         }
         let wsize = self.client.inner.fsinfo.wsize as usize;
         let mut done = 0;
@@ -313,10 +265,9 @@ impl File {
                     drop(inflight);
                     continue;
                 }
-                let (count, committed, verf) =
-                    self.client.finish::<nfs3::Write, _>(inflight, |ok| {
-                        (ok.count as usize, ok.committed, ok.verf)
-                    })?;
+                let (count, committed, verf) = self
+                    .client
+                    .finish::<nfs3::Write, _>(inflight, |ok| (ok.count as usize, ok.committed, ok.verf))?;
                 if count == 0 || count > wanted {
                     return Err(Error::Protocol {
                         procedure: "WRITE",

@@ -16,12 +16,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use nfsx_core::net::SocketOptions;
 
-use crate::proto::nfs3::{
-    self, Failed, Fattr3, FileHandle, FsinfoArgs, FsinfoOk, Procedure, WriteArgs,
-};
+use crate::proto::nfs3::{self, Failed, Fattr3, FileHandle, FsinfoArgs, FsinfoOk, Procedure, WriteArgs};
 use crate::proto::{
-    mount, portmap, MOUNT_PROGRAM, MOUNT_VERSION, NFS_PROGRAM, NFS_VERSION, PORTMAP_PROGRAM,
-    PORTMAP_VERSION,
+    mount, portmap, MOUNT_PROGRAM, MOUNT_VERSION, NFS_PROGRAM, NFS_VERSION, PORTMAP_PROGRAM, PORTMAP_VERSION,
 };
 use crate::rpc::{AuthSys, Credential, XidAllocator};
 use crate::xdr::{Decode, Encode, Reader, Writer};
@@ -100,9 +97,7 @@ impl Client {
     }
 
     pub fn mount_with(opts: MountOptions) -> Result<Client> {
-        let seed = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos())
+        let seed = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos())
             ^ std::process::id().rotate_left(16);
         let xids = Arc::new(XidAllocator::new(seed));
         let machine_name = hostname();
@@ -114,15 +109,8 @@ impl Client {
             gids: opts.aux_gids.clone(),
         })
         .map_err(|e| Error::InvalidArgument(e.to_string()))?;
-        let socket = SocketOptions {
-            reserved_port: opts.reserved_port,
-            ..SocketOptions::default()
-        };
-        let retry = RetryPolicy {
-            timeout: opts.timeout,
-            retrans: opts.retrans,
-            hard: opts.hard,
-        };
+        let socket = SocketOptions { reserved_port: opts.reserved_port, ..SocketOptions::default() };
+        let retry = RetryPolicy { timeout: opts.timeout, retrans: opts.retrans, hard: opts.hard };
         let server = opts.server_addrs[0];
 
         let bootstrap = |port: u16| {
@@ -136,27 +124,20 @@ impl Client {
         };
         let mount_port = match opts.mount_port {
             Some(port) => port,
-            None => getport(&bootstrap(PORTMAP_PORT), MOUNT_PROGRAM, MOUNT_VERSION)?.ok_or_else(
-                || Error::Protocol {
-                    procedure: "GETPORT",
-                    reason: "MOUNT v3 over TCP is not registered".into(),
-                },
-            )?,
+            None => getport(&bootstrap(PORTMAP_PORT), MOUNT_PROGRAM, MOUNT_VERSION)?.ok_or_else(|| {
+                Error::Protocol { procedure: "GETPORT", reason: "MOUNT v3 over TCP is not registered".into() }
+            })?,
         };
         let nfs_port = match opts.nfs_port {
             Some(port) => port,
-            None => getport(&bootstrap(PORTMAP_PORT), NFS_PROGRAM, NFS_VERSION)?
-                .unwrap_or(NFS_DEFAULT_PORT),
+            None => getport(&bootstrap(PORTMAP_PORT), NFS_PROGRAM, NFS_VERSION)?.unwrap_or(NFS_DEFAULT_PORT),
         };
         let mount_channel = bootstrap(mount_port);
         let (export, subpath) = choose_export(&mount_channel, &opts.path)?;
         let export_root = mnt(&mount_channel, &export)?;
 
-        let servers: Vec<SocketAddr> = opts
-            .server_addrs
-            .iter()
-            .map(|&ip| SocketAddr::new(ip, nfs_port))
-            .collect();
+        let servers: Vec<SocketAddr> =
+            opts.server_addrs.iter().map(|&ip| SocketAddr::new(ip, nfs_port)).collect();
         let config = ChannelConfig {
             socket,
             nconnect: opts.nconnect,
@@ -164,13 +145,7 @@ impl Client {
             max_payload: opts.rsize.max(opts.wsize) as usize,
             retry,
         };
-        let nfs = Channel::new(
-            &servers,
-            &opts.local_addrs,
-            config,
-            credential.clone(),
-            Arc::clone(&xids),
-        );
+        let nfs = Channel::new(&servers, &opts.local_addrs, config, credential.clone(), Arc::clone(&xids));
         nfs.connect_all()?;
         let fsinfo = fetch_fsinfo(&nfs, &export_root, &opts)?;
         let names = NameCache::new(opts.name_cache_ttl);
@@ -188,54 +163,33 @@ impl Client {
             xids,
         };
         if !subpath.is_empty() {
-            let client = Client {
-                inner: Arc::new(inner),
-            };
+            let client = Client { inner: Arc::new(inner) };
             let (fh, attrs) = client.resolve(&subpath, true)?;
             if attrs.is_some_and(|a| a.ftype != nfs3::Ftype3::Dir) {
-                return Err(Error::Nfs {
-                    procedure: "LOOKUP",
-                    status: nfs3::Nfsstat3::Notdir,
-                });
+                return Err(Error::Nfs { procedure: "LOOKUP", status: nfs3::Nfsstat3::Notdir });
             }
             inner = Arc::try_unwrap(client.inner)
                 .map_err(|_| Error::InvalidArgument("client shared during mount".into()))?;
             inner.root = fh;
         }
-        Ok(Client {
-            inner: Arc::new(inner),
-        })
+        Ok(Client { inner: Arc::new(inner) })
     }
 
     /// Tells the server's MOUNT service we are done (UMNT). Connections close when the last
     /// clone is dropped.
     pub fn umount(&self) -> Result<()> {
         let channel = self.mount_channel();
-        let args = mount::UmntArgs {
-            dirpath: self.inner.export.as_bytes(),
-        };
-        let call = channel.encode(
-            MOUNT_PROGRAM,
-            MOUNT_VERSION,
-            mount::MOUNTPROC3_UMNT,
-            "UMNT",
-            &args,
-            &[],
-        );
+        let args = mount::UmntArgs { dirpath: self.inner.export.as_bytes() };
+        let call = channel.encode(MOUNT_PROGRAM, MOUNT_VERSION, mount::MOUNTPROC3_UMNT, "UMNT", &args, &[]);
         channel.call(call)?;
         Ok(())
     }
 
     fn mount_channel(&self) -> Channel {
-        let socket = SocketOptions {
-            reserved_port: self.inner.opts.reserved_port,
-            ..SocketOptions::default()
-        };
-        let retry = RetryPolicy {
-            timeout: self.inner.opts.timeout,
-            retrans: self.inner.opts.retrans,
-            hard: false,
-        };
+        let socket =
+            SocketOptions { reserved_port: self.inner.opts.reserved_port, ..SocketOptions::default() };
+        let retry =
+            RetryPolicy { timeout: self.inner.opts.timeout, retrans: self.inner.opts.retrans, hard: false };
         Channel::new(
             &[self.inner.mount_addr],
             &self.inner.opts.local_addrs,
@@ -253,27 +207,19 @@ impl Client {
     /// Lists the clients the server believes have mounts (MOUNT DUMP) as (host, directory).
     pub fn mounts(&self) -> Result<Vec<(String, String)>> {
         let reply = self.mount_call(mount::MOUNTPROC3_DUMP, "DUMP")?;
-        let list = mount::MountList::from_xdr(reply.body()).map_err(|source| Error::Decode {
-            procedure: "DUMP",
-            source,
-        })?;
-        Ok(list
-            .entries
-            .iter()
-            .map(|e| (lossy(e.hostname), lossy(e.directory)))
-            .collect())
+        let list = mount::MountList::from_xdr(reply.body())
+            .map_err(|source| Error::Decode { procedure: "DUMP", source })?;
+        Ok(list.entries.iter().map(|e| (lossy(e.hostname), lossy(e.directory))).collect())
     }
 
     /// MOUNT's NULL procedure: is the MOUNT service answering?
     pub fn ping_mount(&self) -> Result<()> {
-        self.mount_call(mount::MOUNTPROC3_NULL, "MOUNT NULL")
-            .map(drop)
+        self.mount_call(mount::MOUNTPROC3_NULL, "MOUNT NULL").map(drop)
     }
 
     /// UMNTALL: tells the server this host has unmounted everything.
     pub fn umount_all(&self) -> Result<()> {
-        self.mount_call(mount::MOUNTPROC3_UMNTALL, "UMNTALL")
-            .map(drop)
+        self.mount_call(mount::MOUNTPROC3_UMNTALL, "UMNTALL").map(drop)
     }
 
     fn mount_call(&self, procedure: u32, name: &'static str) -> Result<Reply> {
@@ -310,14 +256,8 @@ impl Client {
 
     /// The NULL procedure: a round trip that does nothing, for liveness and latency checks.
     pub fn null(&self) -> Result<()> {
-        let call = self.inner.nfs.encode(
-            NFS_PROGRAM,
-            NFS_VERSION,
-            nfs3::Null::NUMBER,
-            nfs3::Null::NAME,
-            &(),
-            &[],
-        );
+        let call =
+            self.inner.nfs.encode(NFS_PROGRAM, NFS_VERSION, nfs3::Null::NUMBER, nfs3::Null::NAME, &(), &[]);
         self.inner.nfs.call(call).map(drop)
     }
 
@@ -348,10 +288,7 @@ impl Client {
 
     /// Sends one procedure without waiting, so many can be in flight from one thread.
     pub fn start<'a, P: Procedure>(&self, args: &P::Args<'a>) -> Result<InFlight<'static>> {
-        let call = self
-            .inner
-            .nfs
-            .encode(NFS_PROGRAM, NFS_VERSION, P::NUMBER, P::NAME, args, &[]);
+        let call = self.inner.nfs.encode(NFS_PROGRAM, NFS_VERSION, P::NUMBER, P::NAME, args, &[]);
         self.inner.nfs.send(call)
     }
 
@@ -364,10 +301,7 @@ impl Client {
         let reply = self.inner.nfs.wait(inflight)?;
         let result = match decode_result::<P>(&reply)? {
             Ok(ok) => Ok(on_ok(ok)),
-            Err(failed) => Err(Error::Nfs {
-                procedure: P::NAME,
-                status: failed.status,
-            }),
+            Err(failed) => Err(Error::Nfs { procedure: P::NAME, status: failed.status }),
         };
         result
     }
@@ -386,16 +320,11 @@ impl Client {
     }
 }
 
-fn decode_result<P: Procedure>(
-    reply: &Reply,
-) -> Result<std::result::Result<P::Ok<'_>, Failed<P::Fail<'_>>>> {
+fn decode_result<P: Procedure>(reply: &Reply) -> Result<std::result::Result<P::Ok<'_>, Failed<P::Fail<'_>>>> {
     let mut r = Reader::new(reply.body());
     let result = <std::result::Result<P::Ok<'_>, Failed<P::Fail<'_>>>>::decode(&mut r)
         .and_then(|v| r.finish().map(|()| v))
-        .map_err(|source| Error::Decode {
-            procedure: P::NAME,
-            source,
-        })?;
+        .map_err(|source| Error::Decode { procedure: P::NAME, source })?;
     Ok(result)
 }
 
@@ -406,62 +335,30 @@ fn bootstrap_config(socket: SocketOptions, retry: RetryPolicy) -> ChannelConfig 
         nconnect: 1,
         max_in_flight: 4,
         max_payload: BOOTSTRAP_MAX_PAYLOAD,
-        retry: RetryPolicy {
-            hard: false,
-            ..retry
-        },
+        retry: RetryPolicy { hard: false, ..retry },
     }
 }
 
 fn getport(channel: &Channel, program: u32, version: u32) -> Result<Option<u16>> {
-    let args = portmap::Mapping {
-        prog: program,
-        vers: version,
-        prot: portmap::IPPROTO_TCP,
-        port: 0,
-    };
-    let call = channel.encode(
-        PORTMAP_PROGRAM,
-        PORTMAP_VERSION,
-        portmap::PMAPPROC_GETPORT,
-        "GETPORT",
-        &args,
-        &[],
-    );
+    let args = portmap::Mapping { prog: program, vers: version, prot: portmap::IPPROTO_TCP, port: 0 };
+    let call =
+        channel.encode(PORTMAP_PROGRAM, PORTMAP_VERSION, portmap::PMAPPROC_GETPORT, "GETPORT", &args, &[]);
     let reply = channel.call(call)?;
-    let port = u32::from_xdr(reply.body()).map_err(|source| Error::Decode {
-        procedure: "GETPORT",
-        source,
-    })?;
+    let port =
+        u32::from_xdr(reply.body()).map_err(|source| Error::Decode { procedure: "GETPORT", source })?;
     match u16::try_from(port) {
         Ok(0) => Ok(None),
         Ok(port) => Ok(Some(port)),
-        Err(_) => Err(Error::Protocol {
-            procedure: "GETPORT",
-            reason: format!("port {port} out of range"),
-        }),
+        Err(_) => Err(Error::Protocol { procedure: "GETPORT", reason: format!("port {port} out of range") }),
     }
 }
 
 fn exports(channel: &Channel) -> Result<Vec<(String, Vec<String>)>> {
-    let call = channel.encode(
-        MOUNT_PROGRAM,
-        MOUNT_VERSION,
-        mount::MOUNTPROC3_EXPORT,
-        "EXPORT",
-        &(),
-        &[],
-    );
+    let call = channel.encode(MOUNT_PROGRAM, MOUNT_VERSION, mount::MOUNTPROC3_EXPORT, "EXPORT", &(), &[]);
     let reply = channel.call(call)?;
-    let list = mount::ExportList::from_xdr(reply.body()).map_err(|source| Error::Decode {
-        procedure: "EXPORT",
-        source,
-    })?;
-    Ok(list
-        .entries
-        .iter()
-        .map(|e| (lossy(e.dir), e.groups.iter().map(|g| lossy(g)).collect()))
-        .collect())
+    let list = mount::ExportList::from_xdr(reply.body())
+        .map_err(|source| Error::Decode { procedure: "EXPORT", source })?;
+    Ok(list.entries.iter().map(|e| (lossy(e.dir), e.groups.iter().map(|g| lossy(g)).collect())).collect())
 }
 
 /// Splits the URL's path into the export to mount and the path inside it: the longest export
@@ -475,49 +372,26 @@ fn choose_export(channel: &Channel, path: &str) -> Result<(String, String)> {
         .iter()
         .map(|(dir, _)| dir.trim_end_matches('/'))
         .filter(|dir| {
-            path == *dir
-                || dir.is_empty()
-                || path
-                    .strip_prefix(dir)
-                    .is_some_and(|rest| rest.starts_with('/'))
+            path == *dir || dir.is_empty() || path.strip_prefix(dir).is_some_and(|rest| rest.starts_with('/'))
         })
         .max_by_key(|dir| dir.len());
     match best {
-        Some(dir) if !dir.is_empty() => Ok((
-            dir.to_string(),
-            path[dir.len()..].trim_start_matches('/').to_string(),
-        )),
+        Some(dir) if !dir.is_empty() => {
+            Ok((dir.to_string(), path[dir.len()..].trim_start_matches('/').to_string()))
+        }
         _ => Ok((path.to_string(), String::new())),
     }
 }
 
 fn mnt(channel: &Channel, export: &str) -> Result<FileHandle> {
-    let args = mount::MntArgs {
-        dirpath: export.as_bytes(),
-    };
-    let call = channel.encode(
-        MOUNT_PROGRAM,
-        MOUNT_VERSION,
-        mount::MOUNTPROC3_MNT,
-        "MNT",
-        &args,
-        &[],
-    );
+    let args = mount::MntArgs { dirpath: export.as_bytes() };
+    let call = channel.encode(MOUNT_PROGRAM, MOUNT_VERSION, mount::MOUNTPROC3_MNT, "MNT", &args, &[]);
     let reply = channel.call(call)?;
     let result = <std::result::Result<mount::MntOk<'_>, mount::Mountstat3>>::from_xdr(reply.body())
-        .map_err(|source| Error::Decode {
-            procedure: "MNT",
-            source,
-        })?;
-    let ok = result.map_err(|status| Error::Mount {
-        path: export.to_string(),
-        status,
-    })?;
+        .map_err(|source| Error::Decode { procedure: "MNT", source })?;
+    let ok = result.map_err(|status| Error::Mount { path: export.to_string(), status })?;
     let usable = ok.auth_flavors.is_empty()
-        || ok
-            .auth_flavors
-            .iter()
-            .any(|&f| f == crate::rpc::AUTH_SYS || f == crate::rpc::AUTH_NONE);
+        || ok.auth_flavors.iter().any(|&f| f == crate::rpc::AUTH_SYS || f == crate::rpc::AUTH_NONE);
     if !usable {
         return Err(Error::Protocol {
             procedure: "MNT",
@@ -531,22 +405,11 @@ fn mnt(channel: &Channel, export: &str) -> Result<FileHandle> {
 }
 
 fn fetch_fsinfo(nfs: &Channel, root: &FileHandle, opts: &MountOptions) -> Result<FsInfo> {
-    let args = FsinfoArgs {
-        fsroot: root.as_fh(),
-    };
-    let call = nfs.encode(
-        NFS_PROGRAM,
-        NFS_VERSION,
-        nfs3::Fsinfo::NUMBER,
-        nfs3::Fsinfo::NAME,
-        &args,
-        &[],
-    );
+    let args = FsinfoArgs { fsroot: root.as_fh() };
+    let call = nfs.encode(NFS_PROGRAM, NFS_VERSION, nfs3::Fsinfo::NUMBER, nfs3::Fsinfo::NAME, &args, &[]);
     let reply = nfs.call(call)?;
-    let ok: FsinfoOk = decode_result::<nfs3::Fsinfo>(&reply)?.map_err(|f| Error::Nfs {
-        procedure: "FSINFO",
-        status: f.status,
-    })?;
+    let ok: FsinfoOk = decode_result::<nfs3::Fsinfo>(&reply)?
+        .map_err(|f| Error::Nfs { procedure: "FSINFO", status: f.status })?;
     // A server that advertises 0 sets no limit of its own; keep ours.
     let clamp = |wanted: u32, max: u32| if max == 0 { wanted } else { wanted.min(max) };
     Ok(FsInfo {
@@ -564,12 +427,7 @@ fn fetch_fsinfo(nfs: &Channel, root: &FileHandle, opts: &MountOptions) -> Result
 
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| {
-            h.trim()
-                .chars()
-                .take(crate::rpc::MAX_MACHINE_NAME_LEN)
-                .collect()
-        })
+        .map(|h| h.trim().chars().take(crate::rpc::MAX_MACHINE_NAME_LEN).collect())
         .unwrap_or_else(|_| "nfsx".to_string())
 }
 

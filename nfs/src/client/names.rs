@@ -30,10 +30,7 @@ pub(crate) struct NameCache {
 
 impl NameCache {
     pub fn new(ttl: Duration) -> NameCache {
-        NameCache {
-            ttl,
-            entries: Mutex::new(HashMap::new()),
-        }
+        NameCache { ttl, entries: Mutex::new(HashMap::new()) }
     }
 
     pub fn get(&self, dir: &FileHandle, name: &[u8]) -> Option<CachedName> {
@@ -62,11 +59,7 @@ impl NameCache {
         }
         entries.insert(
             (*dir, Box::from(name)),
-            CachedName {
-                handle,
-                ftype,
-                expires: Instant::now() + self.ttl,
-            },
+            CachedName { handle, ftype, expires: Instant::now() + self.ttl },
         );
     }
 

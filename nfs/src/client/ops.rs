@@ -2,9 +2,9 @@
 //! and the operations that create, rename and remove names.
 
 use crate::proto::nfs3::{
-    self, AccessArgs, CommitArgs, DirOpArgs, Fattr3, FileHandle, FsstatArgs, Ftype3, GetattrArgs,
-    LinkArgs, LookupArgs, MkdirArgs, MknodArgs, MknodData, Nfsstat3, PathconfArgs, ReadlinkArgs,
-    RemoveArgs, RenameArgs, RmdirArgs, Sattr3, SetTime, SetattrArgs, SymlinkArgs,
+    self, AccessArgs, CommitArgs, DirOpArgs, Fattr3, FileHandle, FsstatArgs, Ftype3, GetattrArgs, LinkArgs,
+    LookupArgs, MkdirArgs, MknodArgs, MknodData, Nfsstat3, PathconfArgs, ReadlinkArgs, RemoveArgs,
+    RenameArgs, RmdirArgs, Sattr3, SetTime, SetattrArgs, SymlinkArgs,
 };
 use crate::{Error, Result};
 
@@ -39,20 +39,13 @@ pub struct PathConf {
 /// Checks one path component before it goes on the wire.
 pub(crate) fn check_name(name: &str) -> Result<&[u8]> {
     if name.is_empty() || name == "." || name == ".." {
-        return Err(Error::InvalidArgument(format!(
-            "{name:?} cannot be created or removed"
-        )));
+        return Err(Error::InvalidArgument(format!("{name:?} cannot be created or removed")));
     }
     if name.len() > nfs3::MAX_NAME_LEN {
-        return Err(Error::Nfs {
-            procedure: "LOOKUP",
-            status: Nfsstat3::Nametoolong,
-        });
+        return Err(Error::Nfs { procedure: "LOOKUP", status: Nfsstat3::Nametoolong });
     }
     if name.contains('\0') || name.contains('/') {
-        return Err(Error::InvalidArgument(format!(
-            "{name:?} contains NUL or '/'"
-        )));
+        return Err(Error::InvalidArgument(format!("{name:?} contains NUL or '/'")));
     }
     Ok(name.as_bytes())
 }
@@ -62,16 +55,9 @@ fn components(path: &str) -> Result<Vec<String>> {
         return Err(Error::InvalidArgument("path contains NUL".into()));
     }
     if path.len() > nfs3::MAX_PATH_LEN {
-        return Err(Error::Nfs {
-            procedure: "LOOKUP",
-            status: Nfsstat3::Nametoolong,
-        });
+        return Err(Error::Nfs { procedure: "LOOKUP", status: Nfsstat3::Nametoolong });
     }
-    Ok(path
-        .split('/')
-        .filter(|c| !c.is_empty() && *c != ".")
-        .map(str::to_string)
-        .collect())
+    Ok(path.split('/').filter(|c| !c.is_empty() && *c != ".").map(str::to_string).collect())
 }
 
 impl Client {
@@ -83,50 +69,31 @@ impl Client {
     /// One LOOKUP in `dir`, answered from the name cache when fresh. Attributes come back when
     /// the server sent them.
     pub fn lookup_in(&self, dir: &FileHandle, name: &str) -> Result<(FileHandle, Option<Fattr3>)> {
-        self.lookup_typed(dir, name)
-            .map(|(fh, _, attrs)| (fh, attrs))
+        self.lookup_typed(dir, name).map(|(fh, _, attrs)| (fh, attrs))
     }
 
-    fn lookup_typed(
-        &self,
-        dir: &FileHandle,
-        name: &str,
-    ) -> Result<(FileHandle, Ftype3, Option<Fattr3>)> {
+    fn lookup_typed(&self, dir: &FileHandle, name: &str) -> Result<(FileHandle, Ftype3, Option<Fattr3>)> {
         if name.len() > nfs3::MAX_NAME_LEN {
-            return Err(Error::Nfs {
-                procedure: "LOOKUP",
-                status: Nfsstat3::Nametoolong,
-            });
+            return Err(Error::Nfs { procedure: "LOOKUP", status: Nfsstat3::Nametoolong });
         }
         if let Some(hit) = self.inner.names.get(dir, name.as_bytes()) {
             return Ok((hit.handle, hit.ftype, None));
         }
-        let args = LookupArgs {
-            what: DirOpArgs {
-                dir: dir.as_fh(),
-                name: name.as_bytes(),
-            },
-        };
+        let args = LookupArgs { what: DirOpArgs { dir: dir.as_fh(), name: name.as_bytes() } };
         let (fh, attrs) =
             self.call::<nfs3::Lookup, _>(&args, |ok| (ok.object.to_owned(), ok.obj_attributes))?;
         let attrs = match attrs {
             Some(a) => a,
             None => self.getattr(&fh)?,
         };
-        self.inner
-            .names
-            .insert(dir, name.as_bytes(), fh, attrs.ftype);
+        self.inner.names.insert(dir, name.as_bytes(), fh, attrs.ftype);
         Ok((fh, attrs.ftype, Some(attrs)))
     }
 
     /// Resolves a path relative to the URL's directory. Symbolic links in the middle are always
     /// followed (an absolute target starts again at the URL's directory); the last is followed
     /// when `follow_last`.
-    pub(crate) fn resolve(
-        &self,
-        path: &str,
-        follow_last: bool,
-    ) -> Result<(FileHandle, Option<Fattr3>)> {
+    pub(crate) fn resolve(&self, path: &str, follow_last: bool) -> Result<(FileHandle, Option<Fattr3>)> {
         let mut pending: std::collections::VecDeque<String> = components(path)?.into();
         let mut current = self.inner.root;
         let mut attrs = None;
@@ -150,10 +117,7 @@ impl Client {
                 continue;
             }
             if !last && ftype != Ftype3::Dir {
-                return Err(Error::Nfs {
-                    procedure: "LOOKUP",
-                    status: Nfsstat3::Notdir,
-                });
+                return Err(Error::Nfs { procedure: "LOOKUP", status: Nfsstat3::Notdir });
             }
             current = fh;
             attrs = found;
@@ -168,10 +132,7 @@ impl Client {
         check_name(name)?;
         let (dir_fh, attrs) = self.resolve(dir, true)?;
         if attrs.is_some_and(|a| a.ftype != Ftype3::Dir) {
-            return Err(Error::Nfs {
-                procedure: "LOOKUP",
-                status: Nfsstat3::Notdir,
-            });
+            return Err(Error::Nfs { procedure: "LOOKUP", status: Nfsstat3::Notdir });
         }
         Ok((dir_fh, name))
     }
@@ -201,18 +162,11 @@ impl Client {
     pub fn mkdir(&self, path: &str, mode: u32) -> Result<FileHandle> {
         let (dir, name) = self.resolve_parent(path)?;
         let args = MkdirArgs {
-            where_: DirOpArgs {
-                dir: dir.as_fh(),
-                name: name.as_bytes(),
-            },
-            attributes: Sattr3 {
-                mode: Some(mode),
-                ..Sattr3::default()
-            },
+            where_: DirOpArgs { dir: dir.as_fh(), name: name.as_bytes() },
+            attributes: Sattr3 { mode: Some(mode), ..Sattr3::default() },
         };
-        let (fh, attrs) = self.call::<nfs3::Mkdir, _>(&args, |ok| {
-            (ok.obj.map(|f| f.to_owned()), ok.obj_attributes)
-        })?;
+        let (fh, attrs) =
+            self.call::<nfs3::Mkdir, _>(&args, |ok| (ok.obj.map(|f| f.to_owned()), ok.obj_attributes))?;
         self.finish_new_object(&dir, name, fh, attrs, Ftype3::Dir)
     }
 
@@ -227,9 +181,7 @@ impl Client {
     ) -> Result<FileHandle> {
         match fh {
             Some(fh) => {
-                self.inner
-                    .names
-                    .insert(dir, name.as_bytes(), fh, attrs.map_or(ftype, |a| a.ftype));
+                self.inner.names.insert(dir, name.as_bytes(), fh, attrs.map_or(ftype, |a| a.ftype));
                 Ok(fh)
             }
             None => {
@@ -242,12 +194,7 @@ impl Client {
     pub fn rmdir(&self, path: &str) -> Result<()> {
         let (dir, name) = self.resolve_parent(path)?;
         self.inner.names.remove(&dir, name.as_bytes());
-        let args = RmdirArgs {
-            object: DirOpArgs {
-                dir: dir.as_fh(),
-                name: name.as_bytes(),
-            },
-        };
+        let args = RmdirArgs { object: DirOpArgs { dir: dir.as_fh(), name: name.as_bytes() } };
         self.call::<nfs3::Rmdir, _>(&args, drop)
     }
 
@@ -255,12 +202,7 @@ impl Client {
     pub fn unlink(&self, path: &str) -> Result<()> {
         let (dir, name) = self.resolve_parent(path)?;
         self.inner.names.remove(&dir, name.as_bytes());
-        let args = RemoveArgs {
-            object: DirOpArgs {
-                dir: dir.as_fh(),
-                name: name.as_bytes(),
-            },
-        };
+        let args = RemoveArgs { object: DirOpArgs { dir: dir.as_fh(), name: name.as_bytes() } };
         self.call::<nfs3::Remove, _>(&args, drop)
     }
 
@@ -270,14 +212,8 @@ impl Client {
         self.inner.names.remove(&from_dir, from_name.as_bytes());
         self.inner.names.remove(&to_dir, to_name.as_bytes());
         let args = RenameArgs {
-            from: DirOpArgs {
-                dir: from_dir.as_fh(),
-                name: from_name.as_bytes(),
-            },
-            to: DirOpArgs {
-                dir: to_dir.as_fh(),
-                name: to_name.as_bytes(),
-            },
+            from: DirOpArgs { dir: from_dir.as_fh(), name: from_name.as_bytes() },
+            to: DirOpArgs { dir: to_dir.as_fh(), name: to_name.as_bytes() },
         };
         self.call::<nfs3::Rename, _>(&args, drop)
     }
@@ -286,36 +222,24 @@ impl Client {
     pub fn link(&self, existing: &str, new: &str) -> Result<()> {
         let (file, _) = self.resolve(existing, false)?;
         let (dir, name) = self.resolve_parent(new)?;
-        let args = LinkArgs {
-            file: file.as_fh(),
-            link: DirOpArgs {
-                dir: dir.as_fh(),
-                name: name.as_bytes(),
-            },
-        };
+        let args =
+            LinkArgs { file: file.as_fh(), link: DirOpArgs { dir: dir.as_fh(), name: name.as_bytes() } };
         self.call::<nfs3::Link, _>(&args, drop)
     }
 
     pub fn symlink(&self, target: &str, link_path: &str) -> Result<()> {
         if target.len() > nfs3::MAX_PATH_LEN || target.contains('\0') {
-            return Err(Error::InvalidArgument(
-                "symbolic link target too long or contains NUL".into(),
-            ));
+            return Err(Error::InvalidArgument("symbolic link target too long or contains NUL".into()));
         }
         let (dir, name) = self.resolve_parent(link_path)?;
         let args = SymlinkArgs {
-            where_: DirOpArgs {
-                dir: dir.as_fh(),
-                name: name.as_bytes(),
-            },
+            where_: DirOpArgs { dir: dir.as_fh(), name: name.as_bytes() },
             symlink_attributes: Sattr3::default(),
             symlink_data: target.as_bytes(),
         };
-        let (fh, attrs) = self.call::<nfs3::Symlink, _>(&args, |ok| {
-            (ok.obj.map(|f| f.to_owned()), ok.obj_attributes)
-        })?;
-        self.finish_new_object(&dir, name, fh, attrs, Ftype3::Lnk)
-            .map(drop)
+        let (fh, attrs) =
+            self.call::<nfs3::Symlink, _>(&args, |ok| (ok.obj.map(|f| f.to_owned()), ok.obj_attributes))?;
+        self.finish_new_object(&dir, name, fh, attrs, Ftype3::Lnk).map(drop)
     }
 
     pub fn readlink(&self, path: &str) -> Result<String> {
@@ -324,12 +248,9 @@ impl Client {
     }
 
     fn readlink_handle(&self, fh: &FileHandle) -> Result<String> {
-        self.call::<nfs3::Readlink, _>(
-            &ReadlinkArgs {
-                symlink: fh.as_fh(),
-            },
-            |ok| String::from_utf8_lossy(ok.data).into_owned(),
-        )
+        self.call::<nfs3::Readlink, _>(&ReadlinkArgs { symlink: fh.as_fh() }, |ok| {
+            String::from_utf8_lossy(ok.data).into_owned()
+        })
     }
 
     /// Makes a special file: a FIFO, socket or device (MKNOD).
@@ -341,16 +262,9 @@ impl Client {
             MknodData::Sock(_) => Ftype3::Sock,
             MknodData::Fifo(_) => Ftype3::Fifo,
         };
-        let args = MknodArgs {
-            where_: DirOpArgs {
-                dir: dir.as_fh(),
-                name: name.as_bytes(),
-            },
-            what,
-        };
-        let (fh, attrs) = self.call::<nfs3::Mknod, _>(&args, |ok| {
-            (ok.obj.map(|f| f.to_owned()), ok.obj_attributes)
-        })?;
+        let args = MknodArgs { where_: DirOpArgs { dir: dir.as_fh(), name: name.as_bytes() }, what };
+        let (fh, attrs) =
+            self.call::<nfs3::Mknod, _>(&args, |ok| (ok.obj.map(|f| f.to_owned()), ok.obj_attributes))?;
         self.finish_new_object(&dir, name, fh, attrs, ftype)
     }
 
@@ -361,11 +275,7 @@ impl Client {
     }
 
     pub fn setattr_handle(&self, fh: &FileHandle, attrs: &Sattr3) -> Result<Fattr3> {
-        let args = SetattrArgs {
-            object: fh.as_fh(),
-            new_attributes: *attrs,
-            guard: None,
-        };
+        let args = SetattrArgs { object: fh.as_fh(), new_attributes: *attrs, guard: None };
         match self.call::<nfs3::Setattr, _>(&args, |ok| ok.obj_wcc.after)? {
             Some(after) => Ok(after),
             None => self.getattr(fh),
@@ -373,57 +283,25 @@ impl Client {
     }
 
     pub fn chmod(&self, path: &str, mode: u32) -> Result<Fattr3> {
-        self.setattr(
-            path,
-            &Sattr3 {
-                mode: Some(mode),
-                ..Sattr3::default()
-            },
-        )
+        self.setattr(path, &Sattr3 { mode: Some(mode), ..Sattr3::default() })
     }
 
     pub fn chown(&self, path: &str, uid: Option<u32>, gid: Option<u32>) -> Result<Fattr3> {
-        self.setattr(
-            path,
-            &Sattr3 {
-                uid,
-                gid,
-                ..Sattr3::default()
-            },
-        )
+        self.setattr(path, &Sattr3 { uid, gid, ..Sattr3::default() })
     }
 
     pub fn truncate(&self, path: &str, size: u64) -> Result<Fattr3> {
-        self.setattr(
-            path,
-            &Sattr3 {
-                size: Some(size),
-                ..Sattr3::default()
-            },
-        )
+        self.setattr(path, &Sattr3 { size: Some(size), ..Sattr3::default() })
     }
 
     pub fn set_times(&self, path: &str, atime: SetTime, mtime: SetTime) -> Result<Fattr3> {
-        self.setattr(
-            path,
-            &Sattr3 {
-                atime,
-                mtime,
-                ..Sattr3::default()
-            },
-        )
+        self.setattr(path, &Sattr3 { atime, mtime, ..Sattr3::default() })
     }
 
     /// ACCESS: which of the `nfs3::ACCESS3_*` bits in `mask` the server grants this user.
     pub fn access(&self, path: &str, mask: u32) -> Result<u32> {
         let (fh, _) = self.resolve(path, true)?;
-        self.call::<nfs3::Access, _>(
-            &AccessArgs {
-                object: fh.as_fh(),
-                access: mask,
-            },
-            |ok| ok.access,
-        )
+        self.call::<nfs3::Access, _>(&AccessArgs { object: fh.as_fh(), access: mask }, |ok| ok.access)
     }
 
     /// FSSTAT: space and inodes of the file system holding `path`.
@@ -454,13 +332,6 @@ impl Client {
 
     /// COMMIT of a byte range of a file; returns the server's write verifier.
     pub fn commit(&self, fh: &FileHandle, offset: u64, count: u32) -> Result<[u8; 8]> {
-        self.call::<nfs3::Commit, _>(
-            &CommitArgs {
-                file: fh.as_fh(),
-                offset,
-                count,
-            },
-            |ok| ok.verf,
-        )
+        self.call::<nfs3::Commit, _>(&CommitArgs { file: fh.as_fh(), offset, count }, |ok| ok.verf)
     }
 }

@@ -74,9 +74,7 @@ impl MountOptions {
     /// Parses a URL. Unknown options are refused, so a typo never silently changes behaviour.
     pub fn parse(url: &str) -> Result<MountOptions, Error> {
         let bad = |why: String| Error::Url(format!("{url}: {why}"));
-        let rest = url
-            .strip_prefix("nfs://")
-            .ok_or_else(|| bad("must start with nfs://".into()))?;
+        let rest = url.strip_prefix("nfs://").ok_or_else(|| bad("must start with nfs://".into()))?;
         let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
         let (authority, path) = match location.find('/') {
             Some(i) => location.split_at(i),
@@ -100,9 +98,7 @@ impl MountOptions {
 
     fn apply(&mut self, key: &str, value: &str) -> Result<(), String> {
         fn num<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, String> {
-            value
-                .parse()
-                .map_err(|_| format!("option {key}={value:?} is not a valid number"))
+            value.parse().map_err(|_| format!("option {key}={value:?} is not a valid number"))
         }
         fn flag(key: &str, value: &str) -> Result<bool, String> {
             match value {
@@ -115,10 +111,7 @@ impl MountOptions {
             "uid" => self.uid = num(key, value)?,
             "gid" => self.gid = num(key, value)?,
             "gids" | "auxgids" => {
-                self.aux_gids = value
-                    .split(',')
-                    .map(|g| num(key, g))
-                    .collect::<Result<_, _>>()?;
+                self.aux_gids = value.split(',').map(|g| num(key, g)).collect::<Result<_, _>>()?;
                 if self.aux_gids.len() > crate::rpc::MAX_GIDS {
                     return Err(format!("at most {} auxiliary gids", crate::rpc::MAX_GIDS));
                 }
@@ -147,8 +140,7 @@ impl MountOptions {
             "localaddrs" => {
                 for addr in value.split(',').filter(|a| !a.is_empty()) {
                     self.local_addrs.push(
-                        addr.parse()
-                            .map_err(|_| format!("localaddrs: {addr:?} is not an IP address"))?,
+                        addr.parse().map_err(|_| format!("localaddrs: {addr:?} is not an IP address"))?,
                     );
                 }
             }
@@ -174,14 +166,9 @@ impl MountOptions {
 }
 
 fn io_size(key: &str, value: &str) -> Result<u32, String> {
-    let size: u32 = value
-        .parse()
-        .map_err(|_| format!("option {key}={value:?} is not a valid number"))?;
+    let size: u32 = value.parse().map_err(|_| format!("option {key}={value:?} is not a valid number"))?;
     if !(4096..=crate::proto::nfs3::MAX_DATA_LEN as u32).contains(&size) {
-        return Err(format!(
-            "{key} must be between 4096 and {}",
-            crate::proto::nfs3::MAX_DATA_LEN
-        ));
+        return Err(format!("{key} must be between 4096 and {}", crate::proto::nfs3::MAX_DATA_LEN));
     }
     Ok(size)
 }
@@ -246,10 +233,8 @@ mod tests {
         assert_eq!((o.uid, o.gid), (5, 6));
         assert_eq!((o.nfs_port, o.mount_port), (Some(2050), Some(20048)));
         assert_eq!((o.rsize, o.wsize, o.nconnect), (65536, 131072, 4));
-        let addrs: Vec<IpAddr> = ["127.0.0.1", "127.0.0.2", "127.0.0.3"]
-            .iter()
-            .map(|a| a.parse().unwrap())
-            .collect();
+        let addrs: Vec<IpAddr> =
+            ["127.0.0.1", "127.0.0.2", "127.0.0.3"].iter().map(|a| a.parse().unwrap()).collect();
         assert_eq!(o.server_addrs, addrs);
         assert_eq!(o.local_addrs, vec!["127.0.0.1".parse::<IpAddr>().unwrap()]);
         assert_eq!(
@@ -262,14 +247,8 @@ mod tests {
     fn ipv6_hosts_and_defaults() {
         let o = MountOptions::parse("nfs://[::1]/export").unwrap();
         assert_eq!(o.server_addrs, vec!["::1".parse::<IpAddr>().unwrap()]);
-        assert_eq!(
-            (o.path.as_str(), o.nfs_port, o.nconnect, o.rsize),
-            ("/export", None, 1, DEFAULT_IO_SIZE)
-        );
-        assert_eq!(
-            MountOptions::parse("nfs://[::1]:20/x").unwrap().nfs_port,
-            Some(20)
-        );
+        assert_eq!((o.path.as_str(), o.nfs_port, o.nconnect, o.rsize), ("/export", None, 1, DEFAULT_IO_SIZE));
+        assert_eq!(MountOptions::parse("nfs://[::1]:20/x").unwrap().nfs_port, Some(20));
     }
 
     #[test]

@@ -18,22 +18,14 @@ pub(crate) fn decode<'a, T>(
     while r.bool(field)? {
         if items.len() == max {
             // The true length is unknown without reading on; report the first one over the cap.
-            return Err(DecodeError::TooLong {
-                field,
-                len: max as u64 + 1,
-                max: max as u64,
-            });
+            return Err(DecodeError::TooLong { field, len: max as u64 + 1, max: max as u64 });
         }
         items.push(item(r)?);
     }
     Ok(items)
 }
 
-pub(crate) fn encode<T>(
-    items: &[T],
-    w: &mut Writer<'_>,
-    mut item: impl FnMut(&T, &mut Writer<'_>),
-) {
+pub(crate) fn encode<T>(items: &[T], w: &mut Writer<'_>, mut item: impl FnMut(&T, &mut Writer<'_>)) {
     for value in items {
         w.bool(true);
         item(value, w);

@@ -114,10 +114,7 @@ impl Encode for Mountstat3 {
 impl<'a> Decode<'a> for Mountstat3 {
     fn decode(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
         let value = r.u32("mountstat3")?;
-        Mountstat3::from_u32(value).ok_or(DecodeError::UnknownDiscriminant {
-            field: "mountstat3",
-            value,
-        })
+        Mountstat3::from_u32(value).ok_or(DecodeError::UnknownDiscriminant { field: "mountstat3", value })
     }
 }
 
@@ -149,9 +146,7 @@ impl Encode for MntArgs<'_> {
 
 impl<'a> Decode<'a> for MntArgs<'a> {
     fn decode(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
-        Ok(MntArgs {
-            dirpath: dirpath(r)?,
-        })
+        Ok(MntArgs { dirpath: dirpath(r)? })
     }
 }
 
@@ -184,10 +179,7 @@ impl<'a> Decode<'a> for MntOk<'a> {
         for _ in 0..n {
             auth_flavors.push(r.u32("mountres3_ok.auth_flavors")?);
         }
-        Ok(MntOk {
-            fhandle,
-            auth_flavors,
-        })
+        Ok(MntOk { fhandle, auth_flavors })
     }
 }
 
@@ -242,10 +234,7 @@ impl Encode for MountEntry<'_> {
 
 impl<'a> Decode<'a> for MountEntry<'a> {
     fn decode(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
-        Ok(MountEntry {
-            hostname: name(r)?,
-            directory: dirpath(r)?,
-        })
+        Ok(MountEntry { hostname: name(r)?, directory: dirpath(r)? })
     }
 }
 
@@ -266,9 +255,7 @@ impl Encode for MountList<'_> {
 
 impl<'a> Decode<'a> for MountList<'a> {
     fn decode(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
-        Ok(MountList {
-            entries: list::decode(r, MAX_MOUNT_ENTRIES, "mountlist", MountEntry::decode)?,
-        })
+        Ok(MountList { entries: list::decode(r, MAX_MOUNT_ENTRIES, "mountlist", MountEntry::decode)? })
     }
 }
 
@@ -292,10 +279,7 @@ impl Encode for ExportEntry<'_> {
 
 impl<'a> Decode<'a> for ExportEntry<'a> {
     fn decode(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
-        Ok(ExportEntry {
-            dir: dirpath(r)?,
-            groups: list::decode(r, MAX_EXPORT_GROUPS, "groups", name)?,
-        })
+        Ok(ExportEntry { dir: dirpath(r)?, groups: list::decode(r, MAX_EXPORT_GROUPS, "groups", name)? })
     }
 }
 
@@ -316,9 +300,7 @@ impl Encode for ExportList<'_> {
 
 impl<'a> Decode<'a> for ExportList<'a> {
     fn decode(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
-        Ok(ExportList {
-            entries: list::decode(r, MAX_EXPORTS, "exports", ExportEntry::decode)?,
-        })
+        Ok(ExportList { entries: list::decode(r, MAX_EXPORTS, "exports", ExportEntry::decode)? })
     }
 }
 

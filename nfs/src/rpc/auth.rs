@@ -33,16 +33,8 @@ impl AuthSys {
         let uid = r.u32("authsys.uid")?;
         let gid = r.u32("authsys.gid")?;
         let n = r.count(MAX_GIDS, 4, "authsys.gids")?;
-        let gids = (0..n)
-            .map(|_| r.u32("authsys.gids"))
-            .collect::<Result<_, _>>()?;
-        Ok(AuthSys {
-            stamp,
-            machine_name,
-            uid,
-            gid,
-            gids,
-        })
+        let gids = (0..n).map(|_| r.u32("authsys.gids")).collect::<Result<_, _>>()?;
+        Ok(AuthSys { stamp, machine_name, uid, gid, gids })
     }
 }
 
@@ -65,10 +57,7 @@ pub enum CredentialError {
 
 impl Credential {
     pub fn none() -> Credential {
-        Credential {
-            flavor: AUTH_NONE,
-            body: Vec::new(),
-        }
+        Credential { flavor: AUTH_NONE, body: Vec::new() }
     }
 
     pub fn sys(auth: &AuthSys) -> Result<Credential, CredentialError> {
@@ -88,10 +77,7 @@ impl Credential {
         for &g in &auth.gids {
             w.u32(g);
         }
-        Ok(Credential {
-            flavor: AUTH_SYS,
-            body,
-        })
+        Ok(Credential { flavor: AUTH_SYS, body })
     }
 
     pub fn flavor(&self) -> u32 {

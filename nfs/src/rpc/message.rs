@@ -110,9 +110,9 @@ impl RpcError {
     pub fn errno(self) -> i32 {
         match self {
             RpcError::AuthError(_) => libc::EACCES,
-            RpcError::ProgUnavail
-            | RpcError::ProgMismatch { .. }
-            | RpcError::RpcMismatch { .. } => libc::EPROTONOSUPPORT,
+            RpcError::ProgUnavail | RpcError::ProgMismatch { .. } | RpcError::RpcMismatch { .. } => {
+                libc::EPROTONOSUPPORT
+            }
             RpcError::ProcUnavail => libc::EOPNOTSUPP,
             RpcError::GarbageArgs | RpcError::SystemErr => libc::EIO,
         }
@@ -136,10 +136,7 @@ pub fn decode_reply(record: &[u8]) -> Result<AcceptedReply<'_>, DecodeError> {
     let xid = r.u32("rpc.xid")?;
     let msg_type = r.u32("rpc.msg_type")?;
     if msg_type != REPLY {
-        return Err(DecodeError::UnknownDiscriminant {
-            field: "rpc.msg_type",
-            value: msg_type,
-        });
+        return Err(DecodeError::UnknownDiscriminant { field: "rpc.msg_type", value: msg_type });
     }
     let body = match r.u32("rpc.reply_stat")? {
         MSG_ACCEPTED => {
@@ -156,12 +153,7 @@ pub fn decode_reply(record: &[u8]) -> Result<AcceptedReply<'_>, DecodeError> {
                 PROC_UNAVAIL => Err(RpcError::ProcUnavail),
                 GARBAGE_ARGS => Err(RpcError::GarbageArgs),
                 SYSTEM_ERR => Err(RpcError::SystemErr),
-                value => {
-                    return Err(DecodeError::UnknownDiscriminant {
-                        field: "rpc.accept_stat",
-                        value,
-                    })
-                }
+                value => return Err(DecodeError::UnknownDiscriminant { field: "rpc.accept_stat", value }),
             }
         }
         MSG_DENIED => match r.u32("rpc.reject_stat")? {
@@ -170,22 +162,10 @@ pub fn decode_reply(record: &[u8]) -> Result<AcceptedReply<'_>, DecodeError> {
                 let high = r.u32("rpc.mismatch.high")?;
                 Err(RpcError::RpcMismatch { low, high })
             }
-            AUTH_ERROR => Err(RpcError::AuthError(AuthStat::from_wire(
-                r.u32("rpc.auth_stat")?,
-            ))),
-            value => {
-                return Err(DecodeError::UnknownDiscriminant {
-                    field: "rpc.reject_stat",
-                    value,
-                })
-            }
+            AUTH_ERROR => Err(RpcError::AuthError(AuthStat::from_wire(r.u32("rpc.auth_stat")?))),
+            value => return Err(DecodeError::UnknownDiscriminant { field: "rpc.reject_stat", value }),
         },
-        value => {
-            return Err(DecodeError::UnknownDiscriminant {
-                field: "rpc.reply_stat",
-                value,
-            })
-        }
+        value => return Err(DecodeError::UnknownDiscriminant { field: "rpc.reply_stat", value }),
     };
     Ok(AcceptedReply { xid, body })
 }

@@ -7,16 +7,13 @@ mod record;
 mod xid;
 
 pub use auth::{
-    AuthSys, Credential, CredentialError, AUTH_NONE, AUTH_SYS, MAX_AUTH_BYTES, MAX_GIDS,
-    MAX_MACHINE_NAME_LEN,
+    AuthSys, Credential, CredentialError, AUTH_NONE, AUTH_SYS, MAX_AUTH_BYTES, MAX_GIDS, MAX_MACHINE_NAME_LEN,
 };
 pub use message::{
-    decode_reply, encode_call, AcceptedReply, AuthStat, CallHeader, ReplyBody, RpcError, CALL,
-    REPLY, RPC_VERSION,
+    decode_reply, encode_call, AcceptedReply, AuthStat, CallHeader, ReplyBody, RpcError, CALL, REPLY,
+    RPC_VERSION,
 };
-pub use record::{
-    record_mark, RecordError, RecordFramer, RecordReader, LAST_FRAGMENT, MAX_FRAGMENT_LEN,
-};
+pub use record::{record_mark, RecordError, RecordFramer, RecordReader, LAST_FRAGMENT, MAX_FRAGMENT_LEN};
 pub use xid::XidAllocator;
 
 #[cfg(test)]

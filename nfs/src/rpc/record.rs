@@ -99,10 +99,7 @@ impl RecordReader {
         }
         let total = self.record.len() + len;
         if total > self.max_record_len {
-            return Err(RecordError::TooLarge {
-                len: total,
-                max: self.max_record_len,
-            });
+            return Err(RecordError::TooLarge { len: total, max: self.max_record_len });
         }
         if self.record.capacity() - self.record.len() < len {
             self.record.reserve(len);
@@ -120,16 +117,11 @@ pub struct RecordFramer {
 
 impl RecordFramer {
     pub fn new(max_record_len: usize) -> RecordFramer {
-        RecordFramer {
-            reader: RecordReader::new(max_record_len),
-        }
+        RecordFramer { reader: RecordReader::new(max_record_len) }
     }
 
     /// As [`RecordReader::feed`], with the record's XID read off its first word.
-    pub fn next_record(
-        &mut self,
-        input: &[u8],
-    ) -> Result<(usize, Option<(u32, Bytes)>), RecordError> {
+    pub fn next_record(&mut self, input: &[u8]) -> Result<(usize, Option<(u32, Bytes)>), RecordError> {
         let (used, record) = self.reader.feed(input)?;
         let Some(record) = record else {
             return Ok((used, None));

@@ -15,29 +15,17 @@ fn sys_credential() -> Credential {
 #[test]
 fn call_header_matches_rfc_layout() {
     let cred = sys_credential();
-    let header = CallHeader {
-        xid: 0xdead_beef,
-        program: 100_003,
-        version: 3,
-        procedure: 1,
-        credential: &cred,
-    };
+    let header =
+        CallHeader { xid: 0xdead_beef, program: 100_003, version: 3, procedure: 1, credential: &cred };
     let bytes = header.to_xdr();
     assert_eq!(bytes.len(), header.encoded_len());
     // Wireshark: XID 0xdeadbeef, Message Type: Call (0), RPC Version: 2, Program: NFS (100003),
     // Program Version: 3, Procedure: GETATTR (1), Credentials Flavor: AUTH_UNIX (1), Length: 32,
     // Stamp 0x11, Machine Name: node, UID 1000, GID 100, Auxiliary GIDs (2) [100, 200], Verifier AUTH_NULL.
     let expected: Vec<u8> = [
-        &[
-            0xde, 0xad, 0xbe, 0xef, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0x01, 0x86, 0xa3, 0, 0, 0, 3, 0, 0,
-            0, 1,
-        ][..],
-        &[
-            0, 0, 0, 1, 0, 0, 0, 32, 0, 0, 0, 0x11, 0, 0, 0, 4, b'n', b'o', b'd', b'e',
-        ][..],
-        &[
-            0, 0, 0x03, 0xe8, 0, 0, 0, 100, 0, 0, 0, 2, 0, 0, 0, 100, 0, 0, 0, 200,
-        ][..],
+        &[0xde, 0xad, 0xbe, 0xef, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0x01, 0x86, 0xa3, 0, 0, 0, 3, 0, 0, 0, 1][..],
+        &[0, 0, 0, 1, 0, 0, 0, 32, 0, 0, 0, 0x11, 0, 0, 0, 4, b'n', b'o', b'd', b'e'][..],
+        &[0, 0, 0x03, 0xe8, 0, 0, 0, 100, 0, 0, 0, 2, 0, 0, 0, 100, 0, 0, 0, 200][..],
         &[0, 0, 0, 0, 0, 0, 0, 0][..],
     ]
     .concat();
@@ -46,39 +34,18 @@ fn call_header_matches_rfc_layout() {
 
 #[test]
 fn auth_sys_limits_are_enforced() {
-    let mut auth = AuthSys {
-        stamp: 0,
-        machine_name: "x".repeat(256),
-        uid: 0,
-        gid: 0,
-        gids: vec![],
-    };
-    assert_eq!(
-        Credential::sys(&auth),
-        Err(CredentialError::MachineNameTooLong(256))
-    );
+    let mut auth = AuthSys { stamp: 0, machine_name: "x".repeat(256), uid: 0, gid: 0, gids: vec![] };
+    assert_eq!(Credential::sys(&auth), Err(CredentialError::MachineNameTooLong(256)));
     auth.machine_name = "x".into();
     auth.gids = vec![1; 17];
-    assert_eq!(
-        Credential::sys(&auth),
-        Err(CredentialError::TooManyGids(17))
-    );
+    assert_eq!(Credential::sys(&auth), Err(CredentialError::TooManyGids(17)));
 }
 
 #[test]
 fn auth_sys_body_round_trips() {
-    let auth = AuthSys {
-        stamp: 9,
-        machine_name: "host".into(),
-        uid: 1,
-        gid: 2,
-        gids: vec![3, 4, 5],
-    };
+    let auth = AuthSys { stamp: 9, machine_name: "host".into(), uid: 1, gid: 2, gids: vec![3, 4, 5] };
     let cred = Credential::sys(&auth).unwrap();
-    assert_eq!(
-        AuthSys::decode(&mut Reader::new(cred.body())).unwrap(),
-        auth
-    );
+    assert_eq!(AuthSys::decode(&mut Reader::new(cred.body())).unwrap(), auth);
 }
 
 fn accepted(xid: u32, accept_stat: u32, tail: &[u32]) -> Vec<u8> {
@@ -113,19 +80,10 @@ fn every_accept_status_maps_to_an_error() {
         (5, vec![], RpcError::SystemErr),
     ];
     for (stat, tail, expected) in cases {
-        assert_eq!(
-            decode_reply(&accepted(1, stat, &tail)).unwrap().body,
-            Err(expected)
-        );
+        assert_eq!(decode_reply(&accepted(1, stat, &tail)).unwrap().body, Err(expected));
     }
     let err = decode_reply(&accepted(1, 6, &[])).unwrap_err();
-    assert_eq!(
-        err,
-        DecodeError::UnknownDiscriminant {
-            field: "rpc.accept_stat",
-            value: 6
-        }
-    );
+    assert_eq!(err, DecodeError::UnknownDiscriminant { field: "rpc.accept_stat", value: 6 });
 }
 
 #[test]
@@ -135,19 +93,13 @@ fn denied_replies_map_to_errors() {
     for v in [1, REPLY, 1, 0, 2, 2] {
         w.u32(v);
     }
-    assert_eq!(
-        decode_reply(&buf).unwrap().body,
-        Err(RpcError::RpcMismatch { low: 2, high: 2 })
-    );
+    assert_eq!(decode_reply(&buf).unwrap().body, Err(RpcError::RpcMismatch { low: 2, high: 2 }));
     let mut buf = Vec::new();
     let mut w = Writer::new(&mut buf);
     for v in [1, REPLY, 1, 1, 5] {
         w.u32(v);
     }
-    assert_eq!(
-        decode_reply(&buf).unwrap().body,
-        Err(RpcError::AuthError(AuthStat::TooWeak))
-    );
+    assert_eq!(decode_reply(&buf).unwrap().body, Err(RpcError::AuthError(AuthStat::TooWeak)));
     let mut buf = Vec::new();
     let mut w = Writer::new(&mut buf);
     for v in [1, REPLY, 1, 9] {
@@ -155,10 +107,7 @@ fn denied_replies_map_to_errors() {
     }
     assert!(matches!(
         decode_reply(&buf),
-        Err(DecodeError::UnknownDiscriminant {
-            field: "rpc.reject_stat",
-            ..
-        })
+        Err(DecodeError::UnknownDiscriminant { field: "rpc.reject_stat", .. })
     ));
 }
 
@@ -169,15 +118,9 @@ fn a_call_is_not_a_reply() {
     call[7] = 0;
     assert!(matches!(
         decode_reply(&call),
-        Err(DecodeError::UnknownDiscriminant {
-            field: "rpc.msg_type",
-            ..
-        })
+        Err(DecodeError::UnknownDiscriminant { field: "rpc.msg_type", .. })
     ));
-    assert!(matches!(
-        decode_reply(&buf[..10]),
-        Err(DecodeError::Truncated { .. })
-    ));
+    assert!(matches!(decode_reply(&buf[..10]), Err(DecodeError::Truncated { .. })));
 }
 
 #[test]
@@ -187,13 +130,7 @@ fn oversized_verifier_is_rejected() {
     for v in [1, REPLY, 0, 0, 401] {
         w.u32(v);
     }
-    assert!(matches!(
-        decode_reply(&buf),
-        Err(DecodeError::TooLong {
-            field: "rpc.verf.body",
-            ..
-        })
-    ));
+    assert!(matches!(decode_reply(&buf), Err(DecodeError::TooLong { field: "rpc.verf.body", .. })));
 }
 
 fn fragment(data: &[u8], last: bool) -> Vec<u8> {
@@ -203,13 +140,9 @@ fn fragment(data: &[u8], last: bool) -> Vec<u8> {
 
 #[test]
 fn records_reassemble_from_fragments_fed_byte_by_byte() {
-    let stream = [
-        fragment(b"abcd", false),
-        fragment(b"", false),
-        fragment(b"efgh", true),
-        fragment(b"wxyz", true),
-    ]
-    .concat();
+    let stream =
+        [fragment(b"abcd", false), fragment(b"", false), fragment(b"efgh", true), fragment(b"wxyz", true)]
+            .concat();
     let mut reader = RecordReader::new(64);
     let mut records = Vec::new();
     for byte in stream.chunks(1) {
@@ -233,16 +166,11 @@ fn several_records_in_one_read_come_out_one_at_a_time() {
 #[test]
 fn a_record_over_the_maximum_is_refused_before_buffering() {
     let mut reader = RecordReader::new(16);
-    let err = reader
-        .feed(&(LAST_FRAGMENT | 17).to_be_bytes())
-        .unwrap_err();
+    let err = reader.feed(&(LAST_FRAGMENT | 17).to_be_bytes()).unwrap_err();
     assert_eq!(err, RecordError::TooLarge { len: 17, max: 16 });
     let mut reader = RecordReader::new(16);
     let stream = [fragment(&[0; 10], false), fragment(&[0; 10], true)].concat();
-    assert_eq!(
-        reader.feed(&stream).unwrap_err(),
-        RecordError::TooLarge { len: 20, max: 16 }
-    );
+    assert_eq!(reader.feed(&stream).unwrap_err(), RecordError::TooLarge { len: 20, max: 16 });
 }
 
 #[test]
@@ -256,14 +184,9 @@ fn endless_empty_fragments_are_cut_off() {
 #[test]
 fn framer_reads_the_xid_and_rejects_short_records() {
     let mut framer = RecordFramer::new(64);
-    let (_, record) = framer
-        .next_record(&fragment(&[0, 0, 0, 42, 1], true))
-        .unwrap();
+    let (_, record) = framer.next_record(&fragment(&[0, 0, 0, 42, 1], true)).unwrap();
     assert_eq!(record.unwrap().0, 42);
-    assert_eq!(
-        framer.next_record(&fragment(&[1, 2], true)).unwrap_err(),
-        RecordError::TooShort { len: 2 }
-    );
+    assert_eq!(framer.next_record(&fragment(&[1, 2], true)).unwrap_err(), RecordError::TooShort { len: 2 });
 }
 
 #[test]

@@ -10,9 +10,7 @@ pub struct XidAllocator {
 
 impl XidAllocator {
     pub fn new(seed: u32) -> XidAllocator {
-        XidAllocator {
-            next: AtomicU32::new(seed),
-        }
+        XidAllocator { next: AtomicU32::new(seed) }
     }
 
     pub fn next_xid(&self) -> u32 {

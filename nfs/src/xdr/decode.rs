@@ -5,17 +5,9 @@ use std::fmt;
 #[non_exhaustive]
 pub enum DecodeError {
     /// The message ended inside `field`.
-    Truncated {
-        field: &'static str,
-        needed: usize,
-        remaining: usize,
-    },
+    Truncated { field: &'static str, needed: usize, remaining: usize },
     /// A length on the wire is larger than the protocol allows for `field`.
-    TooLong {
-        field: &'static str,
-        len: u64,
-        max: u64,
-    },
+    TooLong { field: &'static str, len: u64, max: u64 },
     /// Padding after `field` was not zero.
     NonZeroPadding { field: &'static str },
     /// A boolean that was neither 0 nor 1.
@@ -23,10 +15,7 @@ pub enum DecodeError {
     /// An enum or union discriminant this implementation does not know.
     UnknownDiscriminant { field: &'static str, value: u32 },
     /// A value that decodes but breaks a protocol rule.
-    Invalid {
-        field: &'static str,
-        reason: &'static str,
-    },
+    Invalid { field: &'static str, reason: &'static str },
     /// Bytes remained after the whole message was read.
     TrailingBytes { count: usize },
 }
@@ -34,14 +23,9 @@ pub enum DecodeError {
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            DecodeError::Truncated {
-                field,
-                needed,
-                remaining,
-            } => write!(
-                f,
-                "truncated message: {field} needs {needed} bytes, {remaining} remain"
-            ),
+            DecodeError::Truncated { field, needed, remaining } => {
+                write!(f, "truncated message: {field} needs {needed} bytes, {remaining} remain")
+            }
             DecodeError::TooLong { field, len, max } => {
                 write!(f, "{field} length {len} exceeds the maximum {max}")
             }
@@ -90,19 +74,13 @@ impl<'a> Reader<'a> {
         if self.buf.is_empty() {
             Ok(())
         } else {
-            Err(DecodeError::TrailingBytes {
-                count: self.buf.len(),
-            })
+            Err(DecodeError::TrailingBytes { count: self.buf.len() })
         }
     }
 
     fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], DecodeError> {
         if n > self.buf.len() {
-            return Err(DecodeError::Truncated {
-                field,
-                needed: n,
-                remaining: self.buf.len(),
-            });
+            return Err(DecodeError::Truncated { field, needed: n, remaining: self.buf.len() });
         }
         let (head, tail) = self.buf.split_at(n);
         self.buf = tail;
@@ -137,18 +115,10 @@ impl<'a> Reader<'a> {
     }
 
     /// Fixed-length opaque of `len` bytes, followed by zero padding.
-    pub fn opaque_fixed(
-        &mut self,
-        len: usize,
-        field: &'static str,
-    ) -> Result<&'a [u8], DecodeError> {
+    pub fn opaque_fixed(&mut self, len: usize, field: &'static str) -> Result<&'a [u8], DecodeError> {
         let padded = len + super::pad_len(len);
         if padded > self.buf.len() {
-            return Err(DecodeError::Truncated {
-                field,
-                needed: padded,
-                remaining: self.buf.len(),
-            });
+            return Err(DecodeError::Truncated { field, needed: padded, remaining: self.buf.len() });
         }
         let data = self.take(len, field)?;
         let pad = self.take(super::pad_len(len), field)?;
@@ -169,11 +139,7 @@ impl<'a> Reader<'a> {
     pub fn opaque_len(&mut self, max: usize, field: &'static str) -> Result<usize, DecodeError> {
         let len = self.u32(field)?;
         if u64::from(len) > max as u64 {
-            return Err(DecodeError::TooLong {
-                field,
-                len: len.into(),
-                max: max as u64,
-            });
+            return Err(DecodeError::TooLong { field, len: len.into(), max: max as u64 });
         }
         Ok(len as usize)
     }
@@ -188,20 +154,12 @@ impl<'a> Reader<'a> {
     ) -> Result<usize, DecodeError> {
         let n = self.u32(field)?;
         if u64::from(n) > max as u64 {
-            return Err(DecodeError::TooLong {
-                field,
-                len: n.into(),
-                max: max as u64,
-            });
+            return Err(DecodeError::TooLong { field, len: n.into(), max: max as u64 });
         }
         let n = n as usize;
         let needed = n.saturating_mul(min_item_len);
         if needed > self.buf.len() {
-            return Err(DecodeError::Truncated {
-                field,
-                needed,
-                remaining: self.buf.len(),
-            });
+            return Err(DecodeError::Truncated { field, needed, remaining: self.buf.len() });
         }
         Ok(n)
     }

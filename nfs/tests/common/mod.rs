@@ -33,11 +33,7 @@ fn start() -> Server {
         .arg("start")
         .output()
         .expect("running ci/ganesha start (needs root and the packages from ci/install-deps)");
-    assert!(
-        out.status.success(),
-        "ci/ganesha start failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "ci/ganesha start failed:\n{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
     let var = |name: &str| {
         text.lines()
@@ -66,11 +62,7 @@ pub struct Scratch {
 
 fn unique(test: &str) -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "{test}-{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
+    format!("{test}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
 pub fn vfs_scratch(test: &str) -> Scratch {
@@ -87,11 +79,7 @@ fn scratch(url: &str, test: &str, local_root: Option<&PathBuf>) -> Scratch {
     root.mkdir(&name, 0o777).unwrap();
     let client = Client::mount(&format!("{url}/{name}")).unwrap();
     let local = local_root.map(|r| r.join(&name)).unwrap_or_default();
-    Scratch {
-        client,
-        name,
-        local,
-    }
+    Scratch { client, name, local }
 }
 
 /// Deterministic bytes that differ at every offset, so misplaced data is caught.

@@ -5,12 +5,7 @@ macro_rules! assert_round_trip {
     ($ty:ty, $value:expr) => {{
         let value: $ty = $value;
         let bytes = value.to_xdr();
-        assert_eq!(
-            bytes.len(),
-            value.encoded_len(),
-            "encoded_len of {}",
-            stringify!($ty)
-        );
+        assert_eq!(bytes.len(), value.encoded_len(), "encoded_len of {}", stringify!($ty));
         assert_eq!(<$ty>::from_xdr(&bytes).unwrap(), value);
     }};
 }
@@ -36,34 +31,20 @@ const MNT_REPLY: [u8; 28] = [
 fn mnt_reply() {
     let reply = MntReply::from_xdr(&MNT_REPLY).unwrap();
     let handle = [1, 0, 1, 0, 0, 0, 0, 0x2a];
-    let expected = MntOk {
-        fhandle: Fh::new(&handle).unwrap(),
-        auth_flavors: vec![1, 0],
-    };
+    let expected = MntOk { fhandle: Fh::new(&handle).unwrap(), auth_flavors: vec![1, 0] };
     assert_eq!(reply, Ok(expected));
     assert_eq!(reply.to_xdr(), MNT_REPLY);
     // Status: MNT3ERR_ACCES (13), and nothing follows.
-    assert_eq!(
-        MntReply::from_xdr(&words(&[13])).unwrap(),
-        Err(Mountstat3::Acces)
-    );
+    assert_eq!(MntReply::from_xdr(&words(&[13])).unwrap(), Err(Mountstat3::Acces));
 }
 
 #[test]
 fn round_trips() {
-    assert_round_trip!(
-        MntArgs<'_>,
-        MntArgs {
-            dirpath: b"/export/home"
-        }
-    );
+    assert_round_trip!(MntArgs<'_>, MntArgs { dirpath: b"/export/home" });
     assert_round_trip!(UmntArgs<'_>, UmntArgs { dirpath: b"/" });
     assert_round_trip!(
         MntReply<'_>,
-        Ok(MntOk {
-            fhandle: Fh::new(&[7; FHSIZE3]).unwrap(),
-            auth_flavors: Vec::new(),
-        })
+        Ok(MntOk { fhandle: Fh::new(&[7; FHSIZE3]).unwrap(), auth_flavors: Vec::new() })
     );
     assert_round_trip!(MntReply<'_>, Err(Mountstat3::Noent));
     assert_round_trip!(MountList<'_>, MountList::default());
@@ -71,14 +52,8 @@ fn round_trips() {
         MountList<'_>,
         MountList {
             entries: vec![
-                MountEntry {
-                    hostname: b"node1",
-                    directory: b"/export",
-                },
-                MountEntry {
-                    hostname: b"node22",
-                    directory: b"/scratch/a",
-                },
+                MountEntry { hostname: b"node1", directory: b"/export" },
+                MountEntry { hostname: b"node22", directory: b"/scratch/a" },
             ],
         }
     );
@@ -87,18 +62,9 @@ fn round_trips() {
         ExportList<'_>,
         ExportList {
             entries: vec![
-                ExportEntry {
-                    dir: b"/export",
-                    groups: vec![b"*"],
-                },
-                ExportEntry {
-                    dir: b"/scratch",
-                    groups: vec![b"10.0.0.0/8", b"@compute"],
-                },
-                ExportEntry {
-                    dir: b"/open",
-                    groups: Vec::new(),
-                },
+                ExportEntry { dir: b"/export", groups: vec![b"*"] },
+                ExportEntry { dir: b"/scratch", groups: vec![b"10.0.0.0/8", b"@compute"] },
+                ExportEntry { dir: b"/open", groups: Vec::new() },
             ],
         }
     );
@@ -116,10 +82,7 @@ fn every_defined_status_round_trips() {
     }
     assert_eq!(
         MntReply::from_xdr(&words(&[3])).unwrap_err(),
-        DecodeError::UnknownDiscriminant {
-            field: "mountstat3",
-            value: 3
-        }
+        DecodeError::UnknownDiscriminant { field: "mountstat3", value: 3 }
     );
 }
 
@@ -129,11 +92,7 @@ fn dirpath_longer_than_mntpathlen() {
     let err = MntArgs::from_xdr(&MntArgs { dirpath: &path }.to_xdr()).unwrap_err();
     assert_eq!(
         err,
-        DecodeError::TooLong {
-            field: "dirpath",
-            len: MNTPATHLEN as u64 + 1,
-            max: MNTPATHLEN as u64
-        }
+        DecodeError::TooLong { field: "dirpath", len: MNTPATHLEN as u64 + 1, max: MNTPATHLEN as u64 }
     );
 }
 
@@ -144,11 +103,7 @@ fn file_handle_longer_than_fhsize3() {
     bytes.extend(words(&[0]));
     assert!(matches!(
         MntReply::from_xdr(&bytes),
-        Err(DecodeError::TooLong {
-            field: "fhandle3",
-            len: 65,
-            ..
-        })
+        Err(DecodeError::TooLong { field: "fhandle3", len: 65, .. })
     ));
 }
 
@@ -158,76 +113,43 @@ fn more_auth_flavors_than_the_cap() {
     bytes.extend(words(&[1; MAX_AUTH_FLAVORS + 1]));
     assert!(matches!(
         MntReply::from_xdr(&bytes),
-        Err(DecodeError::TooLong {
-            field: "mountres3_ok.auth_flavors",
-            ..
-        })
+        Err(DecodeError::TooLong { field: "mountres3_ok.auth_flavors", .. })
     ));
     // A count the message cannot hold fails before any allocation.
     assert!(matches!(
         MntReply::from_xdr(&words(&[0, 4, 1, 32])),
-        Err(DecodeError::Truncated {
-            field: "mountres3_ok.auth_flavors",
-            ..
-        })
+        Err(DecodeError::Truncated { field: "mountres3_ok.auth_flavors", .. })
     ));
 }
 
 #[test]
 fn host_name_longer_than_mntnamlen() {
     let host = [b'h'; MNTNAMLEN + 1];
-    let list = MountList {
-        entries: vec![MountEntry {
-            hostname: &host,
-            directory: b"/",
-        }],
-    };
-    assert!(matches!(
-        MountList::from_xdr(&list.to_xdr()),
-        Err(DecodeError::TooLong { field: "name", .. })
-    ));
+    let list = MountList { entries: vec![MountEntry { hostname: &host, directory: b"/" }] };
+    assert!(matches!(MountList::from_xdr(&list.to_xdr()), Err(DecodeError::TooLong { field: "name", .. })));
 }
 
 #[test]
 fn mount_list_longer_than_the_cap() {
-    let entry = MountEntry {
-        hostname: b"",
-        directory: b"",
-    };
-    let list = MountList {
-        entries: vec![entry; MAX_MOUNT_ENTRIES + 1],
-    };
+    let entry = MountEntry { hostname: b"", directory: b"" };
+    let list = MountList { entries: vec![entry; MAX_MOUNT_ENTRIES + 1] };
     assert!(matches!(
         MountList::from_xdr(&list.to_xdr()),
-        Err(DecodeError::TooLong {
-            field: "mountlist",
-            ..
-        })
+        Err(DecodeError::TooLong { field: "mountlist", .. })
     ));
 }
 
 #[test]
 fn truncated_export_list() {
-    let list = ExportList {
-        entries: vec![ExportEntry {
-            dir: b"/export",
-            groups: vec![b"a", b"bc"],
-        }],
-    };
+    let list = ExportList { entries: vec![ExportEntry { dir: b"/export", groups: vec![b"a", b"bc"] }] };
     let bytes = list.to_xdr();
     for len in 0..bytes.len() {
-        assert!(matches!(
-            ExportList::from_xdr(&bytes[..len]),
-            Err(DecodeError::Truncated { .. })
-        ));
+        assert!(matches!(ExportList::from_xdr(&bytes[..len]), Err(DecodeError::Truncated { .. })));
     }
     let mut bad = bytes.clone();
     bad[19] = 2; // the first group's value_follows
     assert!(matches!(
         ExportList::from_xdr(&bad),
-        Err(DecodeError::InvalidBool {
-            field: "groups",
-            value: 2
-        })
+        Err(DecodeError::InvalidBool { field: "groups", value: 2 })
     ));
 }

@@ -124,10 +124,7 @@ impl Encode for WccData {
 
 impl<'a> Decode<'a> for WccData {
     fn decode(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
-        Ok(WccData {
-            before: optional(r, "pre_op_attr.attributes_follow")?,
-            after: post_op_attr(r)?,
-        })
+        Ok(WccData { before: optional(r, "pre_op_attr.attributes_follow")?, after: post_op_attr(r)? })
     }
 }
 
@@ -178,12 +175,7 @@ impl<'a> Decode<'a> for SetTime {
             0 => SetTime::DontChange,
             1 => SetTime::ServerTime,
             2 => SetTime::ClientTime(NfsTime3::decode(r)?),
-            value => {
-                return Err(DecodeError::UnknownDiscriminant {
-                    field: "time_how",
-                    value,
-                })
-            }
+            value => return Err(DecodeError::UnknownDiscriminant { field: "time_how", value }),
         })
     }
 }

@@ -47,12 +47,7 @@ impl<'a> Decode<'a> for CreateHow {
             0 => CreateHow::Unchecked(Sattr3::decode(r)?),
             1 => CreateHow::Guarded(Sattr3::decode(r)?),
             2 => CreateHow::Exclusive(verf8(r, "createverf3")?),
-            value => {
-                return Err(DecodeError::UnknownDiscriminant {
-                    field: "createmode3",
-                    value,
-                })
-            }
+            value => return Err(DecodeError::UnknownDiscriminant { field: "createmode3", value }),
         })
     }
 }

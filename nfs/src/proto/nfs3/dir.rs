@@ -64,11 +64,7 @@ impl Encode for DirEntry<'_> {
 
 impl<'a> Decode<'a> for DirEntry<'a> {
     fn decode(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
-        Ok(DirEntry {
-            fileid: r.u64("entry3.fileid")?,
-            name: filename(r)?,
-            cookie: r.u64("entry3.cookie")?,
-        })
+        Ok(DirEntry { fileid: r.u64("entry3.fileid")?, name: filename(r)?, cookie: r.u64("entry3.cookie")? })
     }
 }
 
@@ -213,12 +209,7 @@ impl<'a> Decode<'a> for ReaddirplusOk<'a> {
         Ok(ReaddirplusOk {
             dir_attributes: post_op_attr(r)?,
             cookieverf: verf8(r, "READDIRPLUS3resok.cookieverf")?,
-            entries: list::decode(
-                r,
-                MAX_DIR_ENTRIES,
-                "dirlistplus3.entries",
-                DirEntryPlus::decode,
-            )?,
+            entries: list::decode(r, MAX_DIR_ENTRIES, "dirlistplus3.entries", DirEntryPlus::decode)?,
             eof: r.bool("dirlistplus3.eof")?,
         })
     }

@@ -68,10 +68,7 @@ impl Encode for AccessArgs<'_> {
 
 impl<'a> Decode<'a> for AccessArgs<'a> {
     fn decode(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
-        Ok(AccessArgs {
-            object: Fh::decode(r)?,
-            access: r.u32("ACCESS3args.access")?,
-        })
+        Ok(AccessArgs { object: Fh::decode(r)?, access: r.u32("ACCESS3args.access")? })
     }
 }
 
@@ -95,10 +92,7 @@ impl Encode for AccessOk {
 
 impl<'a> Decode<'a> for AccessOk {
     fn decode(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
-        Ok(AccessOk {
-            obj_attributes: post_op_attr(r)?,
-            access: r.u32("ACCESS3resok.access")?,
-        })
+        Ok(AccessOk { obj_attributes: post_op_attr(r)?, access: r.u32("ACCESS3resok.access")? })
     }
 }
 

@@ -66,12 +66,7 @@ impl<'a> Decode<'a> for ReadOk<'a> {
         let eof = r.bool("READ3resok.eof")?;
         let data = r.opaque(MAX_DATA_LEN, "READ3resok.data")?;
         check_count(count, data, "READ3resok.count")?;
-        Ok(ReadOk {
-            file_attributes,
-            count,
-            eof,
-            data,
-        })
+        Ok(ReadOk { file_attributes, count, eof, data })
     }
 }
 
@@ -79,10 +74,7 @@ fn check_count(count: u32, data: &[u8], field: &'static str) -> Result<(), Decod
     if u64::from(count) == data.len() as u64 {
         Ok(())
     } else {
-        Err(DecodeError::Invalid {
-            field,
-            reason: "count differs from the length of data",
-        })
+        Err(DecodeError::Invalid { field, reason: "count differs from the length of data" })
     }
 }
 
@@ -136,13 +128,7 @@ impl<'a> Decode<'a> for WriteArgs<'a> {
         let stable = StableHow::decode(r)?;
         let data = r.opaque(MAX_DATA_LEN, "WRITE3args.data")?;
         check_count(count, data, "WRITE3args.count")?;
-        Ok(WriteArgs {
-            file,
-            offset,
-            count,
-            stable,
-            data,
-        })
+        Ok(WriteArgs { file, offset, count, stable, data })
     }
 }
 
@@ -229,9 +215,6 @@ impl Encode for CommitOk {
 
 impl<'a> Decode<'a> for CommitOk {
     fn decode(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
-        Ok(CommitOk {
-            file_wcc: WccData::decode(r)?,
-            verf: verf8(r, "COMMIT3resok.verf")?,
-        })
+        Ok(CommitOk { file_wcc: WccData::decode(r)?, verf: verf8(r, "COMMIT3resok.verf")? })
     }
 }

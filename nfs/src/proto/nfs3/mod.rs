@@ -75,25 +75,21 @@ mod status;
 mod types;
 
 pub use attr::{Fattr3, PostOpAttr, PostOpFh, PreOpAttr, Sattr3, SetTime, WccAttr, WccData};
-pub use create::{
-    CreateArgs, CreateHow, CreateOk, MkdirArgs, MknodArgs, MknodData, NewObjOk, SymlinkArgs,
-};
+pub use create::{CreateArgs, CreateHow, CreateOk, MkdirArgs, MknodArgs, MknodData, NewObjOk, SymlinkArgs};
 pub use dir::{DirEntry, DirEntryPlus, ReaddirArgs, ReaddirOk, ReaddirplusArgs, ReaddirplusOk};
 pub use inspect::{
-    AccessArgs, AccessOk, FsinfoArgs, FsinfoOk, FsstatArgs, FsstatOk, GetattrArgs, GetattrOk,
-    PathconfArgs, PathconfOk, SetattrArgs, SetattrOk, ACCESS3_DELETE, ACCESS3_EXECUTE,
-    ACCESS3_EXTEND, ACCESS3_LOOKUP, ACCESS3_MODIFY, ACCESS3_READ, FSF3_CANSETTIME,
-    FSF3_HOMOGENEOUS, FSF3_LINK, FSF3_SYMLINK,
+    AccessArgs, AccessOk, FsinfoArgs, FsinfoOk, FsstatArgs, FsstatOk, GetattrArgs, GetattrOk, PathconfArgs,
+    PathconfOk, SetattrArgs, SetattrOk, ACCESS3_DELETE, ACCESS3_EXECUTE, ACCESS3_EXTEND, ACCESS3_LOOKUP,
+    ACCESS3_MODIFY, ACCESS3_READ, FSF3_CANSETTIME, FSF3_HOMOGENEOUS, FSF3_LINK, FSF3_SYMLINK,
 };
 pub use io::{CommitArgs, CommitOk, ReadArgs, ReadOk, WriteArgs, WriteOk};
 pub use names::{
-    LinkArgs, LinkOk, LookupArgs, LookupOk, ReadlinkArgs, ReadlinkOk, RemoveArgs, RemoveOk,
-    RenameArgs, RenameOk, RmdirArgs, RmdirOk,
+    LinkArgs, LinkOk, LookupArgs, LookupOk, ReadlinkArgs, ReadlinkOk, RemoveArgs, RemoveOk, RenameArgs,
+    RenameOk, RmdirArgs, RmdirOk,
 };
 pub use status::{Failed, Nfsstat3};
 pub use types::{
-    CookieVerf, CreateVerf, DirOpArgs, Fh, FileHandle, Ftype3, NfsTime3, SpecData3, StableHow,
-    WriteVerf,
+    CookieVerf, CreateVerf, DirOpArgs, Fh, FileHandle, Ftype3, NfsTime3, SpecData3, StableHow, WriteVerf,
 };
 
 use crate::xdr::{Decode, Encode};

@@ -53,10 +53,7 @@ impl Encode for ReadlinkOk<'_> {
 
 impl<'a> Decode<'a> for ReadlinkOk<'a> {
     fn decode(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
-        Ok(ReadlinkOk {
-            symlink_attributes: post_op_attr(r)?,
-            data: nfspath(r)?,
-        })
+        Ok(ReadlinkOk { symlink_attributes: post_op_attr(r)?, data: nfspath(r)? })
     }
 }
 
@@ -94,10 +91,7 @@ pub struct RenameOk {
     pub fromdir_wcc: WccData,
     pub todir_wcc: WccData,
 }
-xdr_struct!(RenameOk {
-    fromdir_wcc,
-    todir_wcc
-});
+xdr_struct!(RenameOk { fromdir_wcc, todir_wcc });
 
 /// `LINK3args` (RFC 1813 §3.3.15): make `link` a new name for `file`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

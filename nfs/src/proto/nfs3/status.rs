@@ -158,10 +158,7 @@ impl Encode for Nfsstat3 {
 impl<'a> Decode<'a> for Nfsstat3 {
     fn decode(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
         let value = r.u32("nfsstat3")?;
-        Nfsstat3::from_u32(value).ok_or(DecodeError::UnknownDiscriminant {
-            field: "nfsstat3",
-            value,
-        })
+        Nfsstat3::from_u32(value).ok_or(DecodeError::UnknownDiscriminant { field: "nfsstat3", value })
     }
 }
 
@@ -217,10 +214,7 @@ impl<'a, T: Decode<'a>, F: Decode<'a>> Decode<'a> for Result<T, Failed<F>> {
     fn decode(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
         match Nfsstat3::decode(r)? {
             Nfsstat3::Ok => T::decode(r).map(Ok),
-            status => Ok(Err(Failed {
-                status,
-                detail: F::decode(r)?,
-            })),
+            status => Ok(Err(Failed { status, detail: F::decode(r)? })),
         }
     }
 }

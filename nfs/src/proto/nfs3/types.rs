@@ -3,8 +3,7 @@
 use std::fmt;
 
 use super::{
-    MAX_NAME_LEN, MAX_PATH_LEN, NFS3_COOKIEVERFSIZE, NFS3_CREATEVERFSIZE, NFS3_FHSIZE,
-    NFS3_WRITEVERFSIZE,
+    MAX_NAME_LEN, MAX_PATH_LEN, NFS3_COOKIEVERFSIZE, NFS3_CREATEVERFSIZE, NFS3_FHSIZE, NFS3_WRITEVERFSIZE,
 };
 use crate::xdr::{opaque_len, Decode, DecodeError, Encode, Reader, Writer};
 
@@ -32,26 +31,16 @@ impl<'a> Fh<'a> {
         // `Fh::new` bounds the length by NFS3_FHSIZE, so the zip copies every byte.
         let mut bytes = [0u8; NFS3_FHSIZE];
         bytes.iter_mut().zip(self.0).for_each(|(d, s)| *d = *s);
-        FileHandle {
-            len: self.0.len() as u8,
-            bytes,
-        }
+        FileHandle { len: self.0.len() as u8, bytes }
     }
 }
 
 fn check_fh_len(len: usize) -> Result<(), DecodeError> {
     if len > NFS3_FHSIZE {
-        return Err(DecodeError::TooLong {
-            field: "nfs_fh3",
-            len: len as u64,
-            max: NFS3_FHSIZE as u64,
-        });
+        return Err(DecodeError::TooLong { field: "nfs_fh3", len: len as u64, max: NFS3_FHSIZE as u64 });
     }
     if len == 0 {
-        return Err(DecodeError::Invalid {
-            field: "nfs_fh3",
-            reason: "file handle is empty",
-        });
+        return Err(DecodeError::Invalid { field: "nfs_fh3", reason: "file handle is empty" });
     }
     Ok(())
 }
@@ -97,9 +86,7 @@ impl FileHandle {
 
     pub fn as_bytes(&self) -> &[u8] {
         // `len` is at most NFS3_FHSIZE by construction, so `get` always succeeds.
-        self.bytes
-            .get(..usize::from(self.len))
-            .unwrap_or(&self.bytes)
+        self.bytes.get(..usize::from(self.len)).unwrap_or(&self.bytes)
     }
 }
 
@@ -138,10 +125,7 @@ pub enum Ftype3 {
 }
 
 impl Ftype3 {
-    pub(super) fn decode_field(
-        r: &mut Reader<'_>,
-        field: &'static str,
-    ) -> Result<Self, DecodeError> {
+    pub(super) fn decode_field(r: &mut Reader<'_>, field: &'static str) -> Result<Self, DecodeError> {
         Ok(match r.u32(field)? {
             1 => Ftype3::Reg,
             2 => Ftype3::Dir,
@@ -222,10 +206,7 @@ impl Encode for SpecData3 {
 
 impl<'a> Decode<'a> for SpecData3 {
     fn decode(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
-        Ok(SpecData3 {
-            major: r.u32("specdata3.specdata1")?,
-            minor: r.u32("specdata3.specdata2")?,
-        })
+        Ok(SpecData3 { major: r.u32("specdata3.specdata1")?, minor: r.u32("specdata3.specdata2")? })
     }
 }
 
@@ -250,10 +231,7 @@ impl Encode for DirOpArgs<'_> {
 
 impl<'a> Decode<'a> for DirOpArgs<'a> {
     fn decode(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
-        Ok(DirOpArgs {
-            dir: Fh::decode(r)?,
-            name: filename(r)?,
-        })
+        Ok(DirOpArgs { dir: Fh::decode(r)?, name: filename(r)? })
     }
 }
 
@@ -281,12 +259,7 @@ impl<'a> Decode<'a> for StableHow {
             0 => StableHow::Unstable,
             1 => StableHow::DataSync,
             2 => StableHow::FileSync,
-            value => {
-                return Err(DecodeError::UnknownDiscriminant {
-                    field: "stable_how",
-                    value,
-                })
-            }
+            value => return Err(DecodeError::UnknownDiscriminant { field: "stable_how", value }),
         })
     }
 }
@@ -313,10 +286,7 @@ pub type WriteVerf = [u8; NFS3_WRITEVERFSIZE];
 pub(super) fn verf8(r: &mut Reader<'_>, field: &'static str) -> Result<[u8; 8], DecodeError> {
     r.opaque_fixed(8, field)?
         .try_into()
-        .map_err(|_| DecodeError::Invalid {
-            field,
-            reason: "verifier is not 8 bytes",
-        })
+        .map_err(|_| DecodeError::Invalid { field, reason: "verifier is not 8 bytes" })
 }
 
 /// An XDR optional (`bool` discriminant, then the value) whose discriminant error names `field`

@@ -28,9 +28,6 @@ fn getport_reply_is_a_plain_port() {
     assert_eq!(u32::from_xdr(&[0, 0, 0x08, 0x01]).unwrap(), 2049);
     assert!(matches!(
         Mapping::from_xdr(&GETPORT_NFS_TCP[..15]),
-        Err(DecodeError::Truncated {
-            field: "mapping.port",
-            ..
-        })
+        Err(DecodeError::Truncated { field: "mapping.port", .. })
     ));
 }

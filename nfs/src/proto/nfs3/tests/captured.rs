@@ -7,10 +7,7 @@ use crate::proto::mount::{MntOk, Mountstat3};
 use crate::rpc::{decode_reply, RecordReader};
 
 fn hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
 }
 
 /// Strips the record mark and the RPC header; returns the procedure's result bytes.
@@ -31,10 +28,7 @@ fn ganesha_getattr_reply() {
     let ok = <Reply<'_, Getattr>>::from_xdr(&body).unwrap().unwrap();
     let a = ok.attributes;
     // Wireshark: Type: Regular File (1), Mode: 0600, nlink 1, uid 0, gid 0, size 0, fileid 0x98c0cf.
-    assert_eq!(
-        (a.ftype, a.mode, a.nlink, a.uid, a.gid, a.size),
-        (Ftype3::Reg, 0o600, 1, 0, 0, 0)
-    );
+    assert_eq!((a.ftype, a.mode, a.nlink, a.uid, a.gid, a.size), (Ftype3::Reg, 0o600, 1, 0, 0, 0));
     assert_eq!(a.fileid, 0x0098_c0cf);
     assert!(a.mtime.nseconds < 1_000_000_000);
 }
@@ -49,16 +43,10 @@ fn ganesha_fsinfo_reply() {
     let body = result_bytes(FSINFO_REPLY);
     let ok = <Reply<'_, Fsinfo>>::from_xdr(&body).unwrap().unwrap();
     assert_eq!(ok.obj_attributes.map(|a| a.ftype), Some(Ftype3::Dir));
-    assert_eq!(
-        (ok.rtmax, ok.rtpref, ok.wtmax, ok.wtpref),
-        (1 << 20, 1 << 20, 1 << 20, 1 << 20)
-    );
+    assert_eq!((ok.rtmax, ok.rtpref, ok.wtmax, ok.wtpref), (1 << 20, 1 << 20, 1 << 20, 1 << 20));
     assert_eq!(ok.maxfilesize, 0x7fff_ffff_ffff_ffff);
     assert_eq!((ok.time_delta.seconds, ok.time_delta.nseconds), (0, 100));
-    assert_eq!(
-        ok.properties,
-        FSF3_LINK | FSF3_SYMLINK | FSF3_HOMOGENEOUS | FSF3_CANSETTIME
-    );
+    assert_eq!(ok.properties, FSF3_LINK | FSF3_SYMLINK | FSF3_HOMOGENEOUS | FSF3_CANSETTIME);
 }
 
 // Wireshark: NFS V3 LOOKUP Reply, Status: NFS3ERR_NOENT (2), dir_attributes: Directory mode 0777.
@@ -70,10 +58,7 @@ fn ganesha_lookup_noent_reply() {
     let failed = <Reply<'_, Lookup>>::from_xdr(&body).unwrap().unwrap_err();
     assert_eq!(failed.status, Nfsstat3::Noent);
     let dir = failed.detail.expect("directory attributes follow");
-    assert_eq!(
-        (dir.ftype, dir.mode & 0o7777, dir.nlink),
-        (Ftype3::Dir, 0o777, 6)
-    );
+    assert_eq!((dir.ftype, dir.mode & 0o7777, dir.nlink), (Ftype3::Dir, 0o777, 6));
 }
 
 // Wireshark: MOUNT V3 MNT Reply, Status: OK, fhandle (24 bytes), Flavors: 1, AUTH_UNIX.
@@ -82,9 +67,7 @@ const MNT_REPLY: &str = "8000004053e1aec7000000010000000000000000000000000000000
 #[test]
 fn ganesha_mnt_reply() {
     let body = result_bytes(MNT_REPLY);
-    let ok: MntOk<'_> = <Result<MntOk<'_>, Mountstat3>>::from_xdr(&body)
-        .unwrap()
-        .unwrap();
+    let ok: MntOk<'_> = <Result<MntOk<'_>, Mountstat3>>::from_xdr(&body).unwrap().unwrap();
     assert_eq!(ok.fhandle.as_bytes().len(), 24);
     assert_eq!(ok.auth_flavors, vec![crate::rpc::AUTH_SYS]);
 }

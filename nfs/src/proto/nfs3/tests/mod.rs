@@ -14,12 +14,7 @@ macro_rules! assert_round_trip {
     ($ty:ty, $value:expr) => {{
         let value: $ty = $value;
         let bytes = value.to_xdr();
-        assert_eq!(
-            bytes.len(),
-            value.encoded_len(),
-            "encoded_len of {}",
-            stringify!($ty)
-        );
+        assert_eq!(bytes.len(), value.encoded_len(), "encoded_len of {}", stringify!($ty));
         let back = <$ty>::from_xdr(&bytes).expect(concat!(stringify!($ty), " decodes"));
         assert_eq!(back, value);
     }};
@@ -38,10 +33,7 @@ fn dirop(name: &[u8]) -> DirOpArgs<'_> {
 }
 
 fn time(seconds: u32) -> NfsTime3 {
-    NfsTime3 {
-        seconds,
-        nseconds: 999_999_999,
-    }
+    NfsTime3 { seconds, nseconds: 999_999_999 }
 }
 
 fn fattr(ftype: Ftype3) -> Fattr3 {
@@ -64,11 +56,7 @@ fn fattr(ftype: Ftype3) -> Fattr3 {
 
 fn wcc() -> WccData {
     WccData {
-        before: Some(WccAttr {
-            size: 7,
-            mtime: time(4),
-            ctime: time(5),
-        }),
+        before: Some(WccAttr { size: 7, mtime: time(4), ctime: time(5) }),
         after: Some(fattr(Ftype3::Dir)),
     }
 }
@@ -176,14 +164,8 @@ fn file_handles_borrow_and_own() {
     assert_eq!(owned.as_fh(), borrowed);
     assert_eq!(FileHandle::new(FH_BYTES).unwrap(), owned);
     assert_eq!(FileHandle::from(borrowed), owned);
-    assert_eq!(
-        format!("{owned:?}"),
-        "FileHandle(0100070068616e646c652d627974657330)"
-    );
+    assert_eq!(format!("{owned:?}"), "FileHandle(0100070068616e646c652d627974657330)");
     let longest = [0xabu8; NFS3_FHSIZE];
     assert_eq!(FileHandle::new(&longest).unwrap().as_bytes(), longest);
-    assert_ne!(
-        FileHandle::new(&[1]).unwrap(),
-        FileHandle::new(&[1, 0]).unwrap()
-    );
+    assert_ne!(FileHandle::new(&[1]).unwrap(), FileHandle::new(&[1, 0]).unwrap());
 }

@@ -8,13 +8,7 @@ macro_rules! assert_procedure_round_trips {
     ($p:ty, $args:expr, $ok:expr, $status:expr, $fail:expr $(,)?) => {{
         assert_round_trip!(<$p as Procedure>::Args<'_>, $args);
         assert_round_trip!(Reply<'_, $p>, Ok($ok));
-        assert_round_trip!(
-            Reply<'_, $p>,
-            Err(Failed {
-                status: $status,
-                detail: $fail,
-            })
-        );
+        assert_round_trip!(Reply<'_, $p>, Err(Failed { status: $status, detail: $fail }));
     }};
 }
 
@@ -29,9 +23,7 @@ fn getattr() {
     assert_procedure_round_trips!(
         Getattr,
         GetattrArgs { object: fh() },
-        GetattrOk {
-            attributes: fattr(Ftype3::Reg)
-        },
+        GetattrOk { attributes: fattr(Ftype3::Reg) },
         Nfsstat3::Stale,
         (),
     );
@@ -41,22 +33,14 @@ fn getattr() {
 fn setattr() {
     assert_procedure_round_trips!(
         Setattr,
-        SetattrArgs {
-            object: fh(),
-            new_attributes: sattr(),
-            guard: Some(time(9)),
-        },
+        SetattrArgs { object: fh(), new_attributes: sattr(), guard: Some(time(9)) },
         SetattrOk { obj_wcc: wcc() },
         Nfsstat3::NotSync,
         wcc(),
     );
     assert_round_trip!(
         SetattrArgs<'_>,
-        SetattrArgs {
-            object: fh(),
-            new_attributes: Sattr3::default(),
-            guard: None,
-        }
+        SetattrArgs { object: fh(), new_attributes: Sattr3::default(), guard: None }
     );
 }
 
@@ -65,11 +49,7 @@ fn lookup() {
     assert_procedure_round_trips!(
         Lookup,
         LookupArgs { what: dirop(b"a") },
-        LookupOk {
-            object: fh(),
-            obj_attributes: Some(fattr(Ftype3::Lnk)),
-            dir_attributes: None,
-        },
+        LookupOk { object: fh(), obj_attributes: Some(fattr(Ftype3::Lnk)), dir_attributes: None },
         Nfsstat3::Noent,
         Some(fattr(Ftype3::Dir)),
     );
@@ -79,14 +59,8 @@ fn lookup() {
 fn access() {
     assert_procedure_round_trips!(
         Access,
-        AccessArgs {
-            object: fh(),
-            access: ACCESS3_READ | ACCESS3_LOOKUP | ACCESS3_EXECUTE,
-        },
-        AccessOk {
-            obj_attributes: Some(fattr(Ftype3::Reg)),
-            access: ACCESS3_READ,
-        },
+        AccessArgs { object: fh(), access: ACCESS3_READ | ACCESS3_LOOKUP | ACCESS3_EXECUTE },
+        AccessOk { obj_attributes: Some(fattr(Ftype3::Reg)), access: ACCESS3_READ },
         Nfsstat3::Acces,
         None,
     );
@@ -97,10 +71,7 @@ fn readlink() {
     assert_procedure_round_trips!(
         Readlink,
         ReadlinkArgs { symlink: fh() },
-        ReadlinkOk {
-            symlink_attributes: Some(fattr(Ftype3::Lnk)),
-            data: b"../target",
-        },
+        ReadlinkOk { symlink_attributes: Some(fattr(Ftype3::Lnk)), data: b"../target" },
         Nfsstat3::Inval,
         None,
     );
@@ -110,17 +81,8 @@ fn readlink() {
 fn read() {
     assert_procedure_round_trips!(
         Read,
-        ReadArgs {
-            file: fh(),
-            offset: 1 << 33,
-            count: 1 << 20,
-        },
-        ReadOk {
-            file_attributes: Some(fattr(Ftype3::Reg)),
-            count: 3,
-            eof: true,
-            data: b"abc",
-        },
+        ReadArgs { file: fh(), offset: 1 << 33, count: 1 << 20 },
+        ReadOk { file_attributes: Some(fattr(Ftype3::Reg)), count: 3, eof: true, data: b"abc" },
         Nfsstat3::Io,
         Some(fattr(Ftype3::Reg)),
     );
@@ -130,19 +92,8 @@ fn read() {
 fn write() {
     assert_procedure_round_trips!(
         Write,
-        WriteArgs {
-            file: fh(),
-            offset: 4096,
-            count: 5,
-            stable: StableHow::DataSync,
-            data: b"hello",
-        },
-        WriteOk {
-            file_wcc: wcc(),
-            count: 5,
-            committed: StableHow::FileSync,
-            verf: *b"verifier",
-        },
+        WriteArgs { file: fh(), offset: 4096, count: 5, stable: StableHow::DataSync, data: b"hello" },
+        WriteOk { file_wcc: wcc(), count: 5, committed: StableHow::FileSync, verf: *b"verifier" },
         Nfsstat3::Nospc,
         wcc(),
     );
@@ -157,15 +108,8 @@ fn create() {
     ] {
         assert_procedure_round_trips!(
             Create,
-            CreateArgs {
-                where_: dirop(b"new"),
-                how,
-            },
-            CreateOk {
-                obj: Some(fh()),
-                obj_attributes: Some(fattr(Ftype3::Reg)),
-                dir_wcc: wcc(),
-            },
+            CreateArgs { where_: dirop(b"new"), how },
+            CreateOk { obj: Some(fh()), obj_attributes: Some(fattr(Ftype3::Reg)), dir_wcc: wcc() },
             Nfsstat3::Exist,
             WccData::default(),
         );
@@ -176,15 +120,8 @@ fn create() {
 fn mkdir() {
     assert_procedure_round_trips!(
         Mkdir,
-        MkdirArgs {
-            where_: dirop(b"dir"),
-            attributes: sattr(),
-        },
-        NewObjOk {
-            obj: None,
-            obj_attributes: None,
-            dir_wcc: wcc(),
-        },
+        MkdirArgs { where_: dirop(b"dir"), attributes: sattr() },
+        NewObjOk { obj: None, obj_attributes: None, dir_wcc: wcc() },
         Nfsstat3::Dquot,
         wcc(),
     );
@@ -199,11 +136,7 @@ fn symlink() {
             symlink_attributes: Sattr3::default(),
             symlink_data: b"/some/where/else",
         },
-        NewObjOk {
-            obj: Some(fh()),
-            obj_attributes: None,
-            dir_wcc: WccData::default(),
-        },
+        NewObjOk { obj: Some(fh()), obj_attributes: None, dir_wcc: WccData::default() },
         Nfsstat3::Rofs,
         wcc(),
     );
@@ -220,15 +153,8 @@ fn mknod() {
     ] {
         assert_procedure_round_trips!(
             Mknod,
-            MknodArgs {
-                where_: dirop(b"node"),
-                what,
-            },
-            NewObjOk {
-                obj: Some(fh()),
-                obj_attributes: Some(fattr(Ftype3::Chr)),
-                dir_wcc: wcc(),
-            },
+            MknodArgs { where_: dirop(b"node"), what },
+            NewObjOk { obj: Some(fh()), obj_attributes: Some(fattr(Ftype3::Chr)), dir_wcc: wcc() },
             Nfsstat3::Badtype,
             wcc(),
         );
@@ -239,21 +165,15 @@ fn mknod() {
 fn remove_and_rmdir() {
     assert_procedure_round_trips!(
         Remove,
-        RemoveArgs {
-            object: dirop(b"gone"),
-        },
+        RemoveArgs { object: dirop(b"gone") },
         RemoveOk { dir_wcc: wcc() },
         Nfsstat3::Noent,
         wcc(),
     );
     assert_procedure_round_trips!(
         Rmdir,
-        RmdirArgs {
-            object: dirop(b"dir"),
-        },
-        RmdirOk {
-            dir_wcc: WccData::default(),
-        },
+        RmdirArgs { object: dirop(b"dir") },
+        RmdirOk { dir_wcc: WccData::default() },
         Nfsstat3::Notempty,
         wcc(),
     );
@@ -261,16 +181,10 @@ fn remove_and_rmdir() {
 
 #[test]
 fn rename() {
-    let both = RenameOk {
-        fromdir_wcc: wcc(),
-        todir_wcc: WccData::default(),
-    };
+    let both = RenameOk { fromdir_wcc: wcc(), todir_wcc: WccData::default() };
     assert_procedure_round_trips!(
         Rename,
-        RenameArgs {
-            from: dirop(b"old"),
-            to: dirop(b"new name"),
-        },
+        RenameArgs { from: dirop(b"old"), to: dirop(b"new name") },
         both,
         Nfsstat3::Xdev,
         both,
@@ -279,16 +193,10 @@ fn rename() {
 
 #[test]
 fn link() {
-    let both = LinkOk {
-        file_attributes: Some(fattr(Ftype3::Reg)),
-        linkdir_wcc: wcc(),
-    };
+    let both = LinkOk { file_attributes: Some(fattr(Ftype3::Reg)), linkdir_wcc: wcc() };
     assert_procedure_round_trips!(
         Link,
-        LinkArgs {
-            file: fh(),
-            link: dirop(b"alias"),
-        },
+        LinkArgs { file: fh(), link: dirop(b"alias") },
         both,
         Nfsstat3::Mlink,
         both,
@@ -299,31 +207,14 @@ fn link() {
 fn readdir() {
     assert_procedure_round_trips!(
         Readdir,
-        ReaddirArgs {
-            dir: fh(),
-            cookie: 0,
-            cookieverf: [0; NFS3_COOKIEVERFSIZE],
-            count: 8192,
-        },
+        ReaddirArgs { dir: fh(), cookie: 0, cookieverf: [0; NFS3_COOKIEVERFSIZE], count: 8192 },
         ReaddirOk {
             dir_attributes: Some(fattr(Ftype3::Dir)),
             cookieverf: *b"cookieve",
             entries: vec![
-                DirEntry {
-                    fileid: 1,
-                    name: b".",
-                    cookie: 1,
-                },
-                DirEntry {
-                    fileid: 2,
-                    name: b"..",
-                    cookie: 2,
-                },
-                DirEntry {
-                    fileid: 3,
-                    name: b"x",
-                    cookie: u64::MAX,
-                },
+                DirEntry { fileid: 1, name: b".", cookie: 1 },
+                DirEntry { fileid: 2, name: b"..", cookie: 2 },
+                DirEntry { fileid: 3, name: b"x", cookie: u64::MAX },
             ],
             eof: true,
         },
@@ -332,12 +223,7 @@ fn readdir() {
     );
     assert_round_trip!(
         ReaddirOk<'_>,
-        ReaddirOk {
-            dir_attributes: None,
-            cookieverf: [0; 8],
-            entries: Vec::new(),
-            eof: false,
-        }
+        ReaddirOk { dir_attributes: None, cookieverf: [0; 8], entries: Vec::new(), eof: false }
     );
 }
 
@@ -345,13 +231,7 @@ fn readdir() {
 fn readdirplus() {
     assert_procedure_round_trips!(
         Readdirplus,
-        ReaddirplusArgs {
-            dir: fh(),
-            cookie: 77,
-            cookieverf: *b"cookieve",
-            dircount: 4096,
-            maxcount: 32768,
-        },
+        ReaddirplusArgs { dir: fh(), cookie: 77, cookieverf: *b"cookieve", dircount: 4096, maxcount: 32768 },
         ReaddirplusOk {
             dir_attributes: None,
             cookieverf: *b"cookieve",
@@ -363,13 +243,7 @@ fn readdirplus() {
                     name_attributes: Some(fattr(Ftype3::Reg)),
                     name_handle: Some(fh()),
                 },
-                DirEntryPlus {
-                    fileid: 2,
-                    name: b"bb",
-                    cookie: 2,
-                    name_attributes: None,
-                    name_handle: None,
-                },
+                DirEntryPlus { fileid: 2, name: b"bb", cookie: 2, name_attributes: None, name_handle: None },
             ],
             eof: false,
         },
@@ -413,10 +287,7 @@ fn fsinfo() {
             wtmult: 4096,
             dtpref: 1 << 16,
             maxfilesize: u64::MAX,
-            time_delta: NfsTime3 {
-                seconds: 0,
-                nseconds: 1,
-            },
+            time_delta: NfsTime3 { seconds: 0, nseconds: 1 },
             properties: FSF3_LINK | FSF3_SYMLINK | FSF3_HOMOGENEOUS | FSF3_CANSETTIME,
         },
         Nfsstat3::Stale,
@@ -447,15 +318,8 @@ fn pathconf() {
 fn commit() {
     assert_procedure_round_trips!(
         Commit,
-        CommitArgs {
-            file: fh(),
-            offset: 0,
-            count: 0,
-        },
-        CommitOk {
-            file_wcc: wcc(),
-            verf: *b"verifier",
-        },
+        CommitArgs { file: fh(), offset: 0, count: 0 },
+        CommitOk { file_wcc: wcc(), verf: *b"verifier" },
         Nfsstat3::Io,
         wcc(),
     );
@@ -464,23 +328,15 @@ fn commit() {
 #[test]
 fn write_header_payload_and_padding_equal_the_whole_encoding() {
     for data in [&b""[..], b"x", b"xy", b"xyz", b"wxyz", b"hello"] {
-        let args = WriteArgs {
-            file: fh(),
-            offset: 1,
-            count: data.len() as u32,
-            stable: StableHow::Unstable,
-            data,
-        };
+        let args =
+            WriteArgs { file: fh(), offset: 1, count: data.len() as u32, stable: StableHow::Unstable, data };
         let mut split = Vec::new();
         args.encode_without_payload(&mut crate::xdr::Writer::new(&mut split));
         let header_len = split.len();
         split.extend_from_slice(data);
         split.resize(split.len() + args.payload_padding(), 0);
         assert_eq!(split, args.to_xdr(), "data {data:?}");
-        assert_eq!(
-            header_len + data.len() + args.payload_padding(),
-            args.encoded_len()
-        );
+        assert_eq!(header_len + data.len() + args.payload_padding(), args.encoded_len());
         assert_eq!((data.len() + args.payload_padding()) % 4, 0);
     }
 }

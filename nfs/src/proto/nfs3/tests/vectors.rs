@@ -41,12 +41,7 @@ fn getattr_reply() {
         mtime: time(1_700_000_000, 500_000_000),
         ctime: time(1_700_000_001, 0),
     };
-    assert_eq!(
-        reply,
-        Ok(GetattrOk {
-            attributes: expected
-        })
-    );
+    assert_eq!(reply, Ok(GetattrOk { attributes: expected }));
     assert_eq!(reply.to_xdr(), GETATTR_REPLY);
 }
 
@@ -71,19 +66,12 @@ const LOOKUP_NOENT_REPLY: [u8; 8] = [
 fn lookup_reply() {
     let reply = Reply::<Lookup>::from_xdr(&LOOKUP_REPLY).unwrap();
     let handle = [1, 0, 1, 0, 0, 0, 0, 0, 0x0a, 0, 0, 2];
-    let expected = LookupOk {
-        object: Fh::new(&handle).unwrap(),
-        obj_attributes: None,
-        dir_attributes: None,
-    };
+    let expected = LookupOk { object: Fh::new(&handle).unwrap(), obj_attributes: None, dir_attributes: None };
     assert_eq!(reply, Ok(expected));
     assert_eq!(reply.to_xdr(), LOOKUP_REPLY);
 
     let reply = Reply::<Lookup>::from_xdr(&LOOKUP_NOENT_REPLY).unwrap();
-    let expected = Failed {
-        status: Nfsstat3::Noent,
-        detail: None,
-    };
+    let expected = Failed { status: Nfsstat3::Noent, detail: None };
     assert_eq!(reply, Err(expected));
     assert_eq!(reply.to_xdr(), LOOKUP_NOENT_REPLY);
 }
@@ -104,15 +92,7 @@ pub(super) const READ_REPLY: [u8; 28] = [
 fn read_reply_borrows_its_data() {
     let reply = Reply::<Read>::from_xdr(&READ_REPLY).unwrap();
     let ok = reply.as_ref().unwrap();
-    assert_eq!(
-        *ok,
-        ReadOk {
-            file_attributes: None,
-            count: 5,
-            eof: true,
-            data: b"hello",
-        }
-    );
+    assert_eq!(*ok, ReadOk { file_attributes: None, count: 5, eof: true, data: b"hello" });
     assert!(std::ptr::eq(ok.data.as_ptr(), READ_REPLY[20..].as_ptr()));
     assert_eq!(reply.to_xdr(), READ_REPLY);
 }
