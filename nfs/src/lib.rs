@@ -22,7 +22,5 @@ pub mod proto;
 pub mod rpc;
 pub mod xdr;
 
-pub use client::{
-    Client, DirEntry, File, FsInfo, FsStat, MountOptions, OpenOptions, PathConf, ReadDir,
-};
+pub use client::{Client, DirEntry, File, FsInfo, FsStat, MountOptions, OpenOptions, PathConf, ReadDir};
 pub use error::{Error, Result};
