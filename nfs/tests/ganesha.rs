@@ -376,3 +376,72 @@ fn clients_and_files_are_shared_across_threads() {
     send::<nfsx::ReadDir>();
     send::<nfsx::client::InFlight<'static>>();
 }
+
+fn ops_by_procedure(client: &Client) -> std::collections::HashMap<&'static str, u64> {
+    client.op_stats().into_iter().map(|s| (s.procedure, s.ops)).collect()
+}
+
+#[test]
+fn a_small_file_costs_one_create_and_one_write() {
+    let s = vfs_scratch("rpc-count");
+    let before = ops_by_procedure(&s.client);
+    let file = s.client.create("small", 0o644).unwrap();
+    file.write_at(b"weather", 0).unwrap();
+    file.close().unwrap();
+    let after = ops_by_procedure(&s.client);
+    let delta: std::collections::HashMap<_, _> = after
+        .iter()
+        .map(|(p, n)| (*p, n - before.get(p).copied().unwrap_or(0)))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    assert_eq!(delta, [("CREATE", 1), ("WRITE", 1)].into_iter().collect(), "RPCs for create+write+close");
+    assert_eq!(std::fs::read(s.local.join("small")).unwrap(), b"weather", "FILE_SYNC data is on disk");
+
+    let before = ops_by_procedure(&s.client);
+    assert_eq!(s.client.stat("small").unwrap().size, 7);
+    let after = ops_by_procedure(&s.client);
+    assert_eq!(after["GETATTR"] - before.get("GETATTR").copied().unwrap_or(0), 1);
+    assert_eq!(after.get("LOOKUP"), before.get("LOOKUP"), "the name cache answers the lookup");
+
+    let big = pattern(3 << 20, 9);
+    let before = ops_by_procedure(&s.client);
+    s.client.write_file("big", &big).unwrap();
+    let after = ops_by_procedure(&s.client);
+    assert_eq!(after["WRITE"] - before["WRITE"], 3, "three 1 MiB UNSTABLE writes");
+    assert_eq!(after["COMMIT"] - before.get("COMMIT").copied().unwrap_or(0), 1, "one COMMIT at close");
+    let stats = s.client.op_stats();
+    let write = stats.iter().find(|s| s.procedure == "WRITE").unwrap();
+    assert!(
+        write.bytes >= big.len() as u64 && write.p99_latency_us >= write.p50_latency_us && write.errors == 0
+    );
+}
+
+#[test]
+fn failures_are_counted_per_procedure() {
+    let s = vfs_scratch("op-errors");
+    s.client.stat("missing").unwrap_err();
+    let lookup = s.client.op_stats().into_iter().find(|s| s.procedure == "LOOKUP").unwrap();
+    assert_eq!(lookup.errors, 1);
+}
+
+#[test]
+fn mdconnect_keeps_bulk_io_off_the_metadata_connections() {
+    let s = vfs_scratch("mdconnect");
+    let client = Client::mount(&format!("{}/{}?nconnect=3&mdconnect=1", server().vfs_url, s.name)).unwrap();
+    let data = pattern(4 << 20, 3);
+    client.write_file("bulk", &data).unwrap();
+    for _ in 0..20 {
+        client.stat("bulk").unwrap();
+    }
+    assert_eq!(client.read_file("bulk").unwrap(), data);
+    let conns = client.connection_stats();
+    assert_eq!(conns.len(), 3);
+    let metadata: Vec<_> = conns.iter().filter(|c| c.metadata_only).collect();
+    assert_eq!(metadata.len(), 1);
+    let md = metadata[0];
+    assert!(md.requests > 0, "metadata went to the metadata connection: {md:?}");
+    assert!(md.bytes_sent < 64 * 1024 && md.bytes_received < 64 * 1024, "no bulk data on it: {md:?}");
+    let bulk_sent: u64 = conns.iter().filter(|c| !c.metadata_only).map(|c| c.bytes_sent).sum();
+    assert!(bulk_sent >= data.len() as u64);
+    assert!(conns.iter().all(|c| c.connected && c.in_flight == 0));
+}

@@ -12,6 +12,8 @@ use bytes::Bytes;
 use nfsx_core::net::{Connection, Pending, SocketOptions, TransportError};
 use parking_lot::RwLock;
 
+use super::stats::{self, OpCounters, OP_SLOTS};
+use crate::proto::nfs3::{Commit, Procedure, Read, Write};
 use crate::rpc::{decode_reply, record_mark, CallHeader, Credential, RecordFramer, XidAllocator};
 use crate::xdr::{Encode, Writer};
 use crate::{Error, Result};
@@ -20,6 +22,8 @@ use crate::{Error, Result};
 struct Lane {
     server: SocketAddr,
     local: Option<IpAddr>,
+    /// Reserved for metadata (`mdconnect`), so bulk READ/WRITE never queue ahead of a stat.
+    metadata_only: bool,
     conn: RwLock<Option<Arc<Connection>>>,
 }
 
@@ -37,6 +41,22 @@ pub struct ChannelStats {
     pub calls: AtomicU64,
     pub retransmits: AtomicU64,
     pub reconnects: AtomicU64,
+    pub(crate) ops: [OpCounters; OP_SLOTS],
+}
+
+/// One connection's counters at a moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionStats {
+    pub server: SocketAddr,
+    pub metadata_only: bool,
+    pub connected: bool,
+    pub requests: u64,
+    pub replies: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub in_flight: usize,
+    /// Replies that matched no call in flight (late answers to calls already re-sent or abandoned).
+    pub unmatched_replies: u64,
 }
 
 /// Largest reply record accepted: the biggest READ payload plus room for the headers before it.
@@ -55,6 +75,8 @@ pub struct ChannelConfig {
     /// Largest READ or WRITE payload, which bounds the reply records accepted.
     pub max_payload: usize,
     pub retry: RetryPolicy,
+    /// Of each server address's connections, how many carry only metadata (`mdconnect`).
+    pub mdconnect: usize,
 }
 
 pub struct Channel {
@@ -80,6 +102,9 @@ impl std::fmt::Debug for Channel {
 pub struct Call<'a> {
     pub procedure: &'static str,
     xid: u32,
+    stats_slot: usize,
+    /// READ, WRITE and COMMIT: kept off metadata-only connections.
+    bulk: bool,
     /// Record mark, RPC header and arguments up to any separately sent payload.
     head: Vec<u8>,
     /// Bulk data sent from the caller's memory (WRITE), then its XDR padding.
@@ -99,6 +124,7 @@ impl Call<'_> {
 pub struct Reply {
     record: Bytes,
     body_offset: usize,
+    stats_slot: usize,
 }
 
 impl Reply {
@@ -111,6 +137,7 @@ impl Reply {
 #[derive(Debug)]
 pub struct InFlight<'a> {
     call: Call<'a>,
+    sent_at: Instant,
     lane: usize,
     pending: Pending,
     attempts: u32,
@@ -129,8 +156,10 @@ impl Channel {
         let mut lanes = Vec::with_capacity(servers.len() * config.nconnect);
         for (i, &server) in servers.iter().enumerate() {
             let local = (!local_addrs.is_empty()).then(|| local_addrs[i % local_addrs.len()]);
-            for _ in 0..config.nconnect {
-                lanes.push(Lane { server, local, conn: RwLock::new(None) });
+            for n in 0..config.nconnect {
+                // At least one connection per address stays open to bulk IO.
+                let metadata_only = n < config.mdconnect.min(config.nconnect - 1);
+                lanes.push(Lane { server, local, metadata_only, conn: RwLock::new(None) });
             }
         }
         Channel {
@@ -187,13 +216,43 @@ impl Channel {
         Ok(conn)
     }
 
-    /// The lane with the fewest requests outstanding; an unopened lane counts as idle.
-    fn pick_lane(&self, avoid: Option<usize>) -> usize {
+    /// The least-loaded lane of the class the call belongs to; an unopened lane counts as idle.
+    /// Metadata goes to the metadata-only lanes when there are any, bulk IO to the others.
+    fn pick_lane(&self, bulk: bool, avoid: Option<usize>) -> usize {
+        let has_metadata_lanes = self.lanes.iter().any(|l| l.metadata_only);
+        let fits = |i: usize| !has_metadata_lanes || self.lanes[i].metadata_only != bulk;
         let load = |i: usize| self.lanes[i].conn.read().as_ref().map_or(0, |c| c.in_flight());
-        (0..self.lanes.len())
-            .filter(|&i| Some(i) != avoid || self.lanes.len() == 1)
+        let candidates = || (0..self.lanes.len()).filter(|&i| fits(i));
+        candidates()
+            .filter(|&i| Some(i) != avoid)
             .min_by_key(|&i| load(i))
+            .or_else(|| candidates().next())
             .unwrap_or(0)
+    }
+
+    /// Per-connection counters, for `nfsiostat`-like reports.
+    pub fn connection_stats(&self) -> Vec<ConnectionStats> {
+        self.lanes
+            .iter()
+            .map(|lane| {
+                let conn = lane.conn.read();
+                let live = conn.as_ref().filter(|c| !c.is_closed());
+                let counter = |f: fn(&nfsx_core::net::ConnectionStats) -> &AtomicU64| {
+                    conn.as_ref().map_or(0, |c| f(c.stats()).load(Ordering::Relaxed))
+                };
+                ConnectionStats {
+                    server: lane.server,
+                    metadata_only: lane.metadata_only,
+                    connected: live.is_some(),
+                    requests: counter(|s| &s.requests),
+                    replies: counter(|s| &s.replies),
+                    bytes_sent: counter(|s| &s.bytes_sent),
+                    bytes_received: counter(|s| &s.bytes_received),
+                    in_flight: live.map_or(0, |c| c.in_flight()),
+                    unmatched_replies: counter(|s| &s.unmatched_replies),
+                }
+            })
+            .collect()
     }
 
     /// Encodes a call. `payload` (WRITE data) travels from the caller's memory; `args` must
@@ -217,7 +276,10 @@ impl Channel {
         let padding = crate::xdr::pad_len(payload.len());
         let record_len = head.len() - 4 + payload.len() + padding;
         head[..4].copy_from_slice(&record_mark(record_len));
-        Call { procedure: name, xid, head, payload, padding }
+        let nfs = program == crate::proto::NFS_PROGRAM;
+        let stats_slot = stats::slot_of(nfs.then_some(procedure));
+        let bulk = nfs && [Read::NUMBER, Write::NUMBER, Commit::NUMBER].contains(&procedure);
+        Call { procedure: name, xid, stats_slot, bulk, head, payload, padding }
     }
 
     /// Sends a call on the least-loaded connection.
@@ -233,11 +295,13 @@ impl Channel {
         mut avoid: Option<usize>,
     ) -> Result<InFlight<'a>> {
         loop {
-            let lane = self.pick_lane(avoid);
+            let lane = self.pick_lane(call.bulk, avoid);
             let deadline = Instant::now() + self.retry.timeout;
             let sent = self.connection(lane).and_then(|conn| conn.call(call.xid, &call.parts(), deadline));
             match sent {
-                Ok(pending) => return Ok(InFlight { call, lane, pending, attempts }),
+                Ok(pending) => {
+                    return Ok(InFlight { call, sent_at: Instant::now(), lane, pending, attempts })
+                }
                 Err(e) => {
                     attempts += 1;
                     self.give_up_or_pause(e, attempts)?;
@@ -250,13 +314,25 @@ impl Channel {
     /// Waits for a reply, re-sending the same call (same XID, so the server's duplicate request
     /// cache recognises it) after a timeout or a broken connection, on another connection when
     /// there is one.
-    pub fn wait(&self, mut inflight: InFlight<'_>) -> Result<Reply> {
+    pub fn wait(&self, inflight: InFlight<'_>) -> Result<Reply> {
+        let (slot, sent_at) = (inflight.call.stats_slot, inflight.sent_at);
+        let payload = inflight.call.payload.len();
+        let outcome = self.wait_for_reply(inflight);
+        let bytes = match &outcome {
+            Ok(reply) if payload == 0 => reply.record.len(),
+            _ => payload,
+        };
+        self.stats.ops[slot].record(sent_at.elapsed(), bytes, outcome.is_err());
+        outcome
+    }
+
+    fn wait_for_reply(&self, mut inflight: InFlight<'_>) -> Result<Reply> {
         loop {
             let deadline = Instant::now() + self.retry.timeout;
             let record = match inflight.pending.wait(deadline) {
                 Ok(record) => record,
                 Err(e) => {
-                    let InFlight { call, lane, pending, attempts } = inflight;
+                    let InFlight { call, lane, pending, attempts, .. } = inflight;
                     // Leave the old connection's table before the same XID is sent again.
                     drop(pending);
                     self.give_up_or_pause(e, attempts + 1)?;
@@ -269,8 +345,13 @@ impl Channel {
             let reply = decode_reply(&record).map_err(|source| Error::Decode { procedure, source })?;
             let body = reply.body.map_err(|source| Error::Rpc { procedure, source })?;
             let body_offset = record.len() - body.len();
-            return Ok(Reply { record, body_offset });
+            return Ok(Reply { record, body_offset, stats_slot: inflight.call.stats_slot });
         }
+    }
+
+    /// Counts a reply that carried a failure status as an error of its procedure.
+    pub fn note_failure_status(&self, reply: &Reply) {
+        self.stats.ops[reply.stats_slot].note_error();
     }
 
     fn give_up_or_pause(&self, e: TransportError, attempts: u32) -> Result<()> {

@@ -2,6 +2,8 @@
 //! parallel, UNSTABLE writes made durable by COMMIT on fsync and close, and the server's write
 //! verifier watched so a server restart can never silently drop data.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use parking_lot::Mutex;
 
 use crate::proto::nfs3::{
@@ -95,6 +97,9 @@ pub struct File {
     client: Client,
     fh: FileHandle,
     writable: bool,
+    /// Created empty by this open and not yet written: a first write that fits one WRITE goes
+    /// FILE_SYNC, so create-write-close costs two RPCs and no COMMIT.
+    fresh: AtomicBool,
     state: Mutex<WriteState>,
 }
 
@@ -106,17 +111,23 @@ impl Client {
         if (opts.create || opts.create_new) && !opts.write {
             return Err(Error::InvalidArgument("create needs write access".into()));
         }
-        let fh = if opts.create_new {
-            self.create_file(path, opts)?
+        let (fh, created) = if opts.create_new {
+            (self.create_file(path, opts)?, true)
         } else if opts.create {
             match self.create_file(path, opts) {
-                Err(e) if e.nfs_status() == Some(Nfsstat3::Exist) => self.open_existing(path, opts)?,
-                other => other?,
+                Err(e) if e.nfs_status() == Some(Nfsstat3::Exist) => (self.open_existing(path, opts)?, false),
+                other => (other?, true),
             }
         } else {
-            self.open_existing(path, opts)?
+            (self.open_existing(path, opts)?, false)
         };
-        Ok(File { client: self.clone(), fh, writable: opts.write, state: Mutex::new(WriteState::default()) })
+        Ok(File {
+            client: self.clone(),
+            fh,
+            writable: opts.write,
+            fresh: AtomicBool::new(created),
+            state: Mutex::new(WriteState::default()),
+        })
     }
 
     /// Opens for writing, creating or truncating: like `std::fs::File::create`.
@@ -238,12 +249,20 @@ impl File {
     }
 
     /// Writes all of `buf` at `offset` as UNSTABLE writes of wsize, sent in parallel straight
-    /// from `buf`. Durable after [`File::fsync`] or [`File::close`].
+    /// from `buf`. Durable after [`File::fsync`] or [`File::close`]. The first write into a file
+    /// this open created, when it fits one WRITE at offset 0, is sent FILE_SYNC instead, which
+    /// leaves nothing to commit: a small file costs CREATE plus one WRITE.
     pub fn write_at(&self, buf: &[u8], offset: u64) -> Result<usize> {
         if !self.writable {
             return Err(Error::InvalidArgument("file is not open for writing".into()));
         }
         let wsize = self.client.inner.fsinfo.wsize as usize;
+        let first_write_of_new_file = self.fresh.swap(false, Ordering::Relaxed);
+        let stable = if first_write_of_new_file && offset == 0 && buf.len() <= wsize {
+            StableHow::FileSync
+        } else {
+            StableHow::Unstable
+        };
         let mut done = 0;
         while done < buf.len() {
             let mut window = Vec::new();
@@ -253,7 +272,7 @@ impl File {
                     file: self.fh.as_fh(),
                     offset: offset + start as u64,
                     count: piece.len() as u32,
-                    stable: StableHow::Unstable,
+                    stable,
                     data: piece,
                 };
                 window.push((self.client.start_write(&args)?, piece.len()));
@@ -283,7 +302,22 @@ impl File {
         Ok(done)
     }
 
-    fn note_write(&self, verf: WriteVerf, committed: StableHow) -> Result<()> {
+    /// Writes all of `buf` at the file's current end, as O_APPEND does: a GETATTR asks the
+    /// server for the size, then [`File::write_at`] writes there. Returns the offset written
+    /// at. NFSv3 has no atomic append: two clients appending at once may overwrite each other.
+    pub fn append(&self, buf: &[u8]) -> Result<u64> {
+        if !self.writable {
+            return Err(Error::InvalidArgument("file is not open for writing".into()));
+        }
+        let offset = self.stat()?.size;
+        self.write_at(buf, offset)?;
+        Ok(offset)
+    }
+
+    /// Records the verifier and stability of a WRITE reply, so that [`File::fsync`] and
+    /// [`File::close`] COMMIT it. Used for writes sent outside `write_at` (the C ABI's
+    /// completion queue pipelines WRITEs with [`Client::start_write`]).
+    pub(crate) fn note_write(&self, verf: WriteVerf, committed: StableHow) -> Result<()> {
         let mut state = self.state.lock();
         if state.uncommitted && state.verifier.is_some_and(|v| v != verf) {
             return Err(Error::WriteVerifierChanged);

@@ -7,6 +7,7 @@ mod dir;
 mod file;
 mod names;
 mod ops;
+mod stats;
 mod url;
 
 use std::net::SocketAddr;
@@ -24,10 +25,11 @@ use crate::rpc::{AuthSys, Credential, XidAllocator};
 use crate::xdr::{Decode, Encode, Reader, Writer};
 use crate::{Error, Result};
 
-pub use channel::{ChannelStats, InFlight, RetryPolicy};
+pub use channel::{ChannelStats, ConnectionStats, InFlight, RetryPolicy};
 pub use dir::{DirEntry, ReadDir};
 pub use file::{File, OpenOptions};
 pub use ops::{FsStat, PathConf};
+pub use stats::OpStats;
 pub use url::{MountOptions, DEFAULT_IO_SIZE, MAX_IN_FLIGHT, MAX_NCONNECT};
 
 use channel::{Channel, ChannelConfig, Reply};
@@ -109,7 +111,12 @@ impl Client {
             gids: opts.aux_gids.clone(),
         })
         .map_err(|e| Error::InvalidArgument(e.to_string()))?;
-        let socket = SocketOptions { reserved_port: opts.reserved_port, ..SocketOptions::default() };
+        let socket = SocketOptions {
+            reserved_port: opts.reserved_port,
+            send_buffer_bytes: opts.send_buffer_bytes,
+            recv_buffer_bytes: opts.recv_buffer_bytes,
+            ..SocketOptions::default()
+        };
         let retry = RetryPolicy { timeout: opts.timeout, retrans: opts.retrans, hard: opts.hard };
         let server = opts.server_addrs[0];
 
@@ -144,6 +151,7 @@ impl Client {
             max_in_flight: opts.max_in_flight,
             max_payload: opts.rsize.max(opts.wsize) as usize,
             retry,
+            mdconnect: opts.mdconnect,
         };
         let nfs = Channel::new(&servers, &opts.local_addrs, config, credential.clone(), Arc::clone(&xids));
         nfs.connect_all()?;
@@ -254,6 +262,16 @@ impl Client {
         self.inner.nfs.connections()
     }
 
+    /// Per-procedure counts, errors and latency, like `nfsiostat`.
+    pub fn op_stats(&self) -> Vec<OpStats> {
+        stats::snapshot(&self.inner.nfs.stats().ops)
+    }
+
+    /// Per-connection counters.
+    pub fn connection_stats(&self) -> Vec<ConnectionStats> {
+        self.inner.nfs.connection_stats()
+    }
+
     /// The NULL procedure: a round trip that does nothing, for liveness and latency checks.
     pub fn null(&self) -> Result<()> {
         let call =
@@ -301,7 +319,10 @@ impl Client {
         let reply = self.inner.nfs.wait(inflight)?;
         let result = match decode_result::<P>(&reply)? {
             Ok(ok) => Ok(on_ok(ok)),
-            Err(failed) => Err(Error::Nfs { procedure: P::NAME, status: failed.status }),
+            Err(failed) => {
+                self.inner.nfs.note_failure_status(&reply);
+                Err(Error::Nfs { procedure: P::NAME, status: failed.status })
+            }
         };
         result
     }
@@ -336,6 +357,7 @@ fn bootstrap_config(socket: SocketOptions, retry: RetryPolicy) -> ChannelConfig 
         max_in_flight: 4,
         max_payload: BOOTSTRAP_MAX_PAYLOAD,
         retry: RetryPolicy { hard: false, ..retry },
+        mdconnect: 0,
     }
 }
 

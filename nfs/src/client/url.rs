@@ -29,6 +29,11 @@ pub struct MountOptions {
     pub wsize: u32,
     /// TCP connections per server address.
     pub nconnect: usize,
+    /// Of those, how many carry only metadata, so bulk IO never delays a create or a stat.
+    pub mdconnect: usize,
+    /// SO_SNDBUF / SO_RCVBUF for every connection; `None` leaves the kernel's autotuning.
+    pub send_buffer_bytes: Option<usize>,
+    pub recv_buffer_bytes: Option<usize>,
     /// RPCs in flight per connection.
     pub max_in_flight: usize,
     /// Per-try reply timeout (`timeo`, in tenths of a second as in nfs(5)).
@@ -62,6 +67,9 @@ impl MountOptions {
             rsize: DEFAULT_IO_SIZE,
             wsize: DEFAULT_IO_SIZE,
             nconnect: 1,
+            mdconnect: 0,
+            send_buffer_bytes: None,
+            recv_buffer_bytes: None,
             max_in_flight: 128,
             timeout: Duration::from_secs(10),
             retrans: 3,
@@ -126,6 +134,14 @@ impl MountOptions {
                     return Err(format!("nconnect must be 1..={MAX_NCONNECT}"));
                 }
             }
+            "mdconnect" => {
+                self.mdconnect = num(key, value)?;
+                if self.mdconnect >= MAX_NCONNECT {
+                    return Err(format!("mdconnect must be below {MAX_NCONNECT}"));
+                }
+            }
+            "sndbuf" => self.send_buffer_bytes = Some(socket_buffer(key, value)?),
+            "rcvbuf" => self.recv_buffer_bytes = Some(socket_buffer(key, value)?),
             "maxinflight" => {
                 self.max_in_flight = num(key, value)?;
                 if !(1..=MAX_IN_FLIGHT).contains(&self.max_in_flight) {
@@ -162,6 +178,13 @@ impl MountOptions {
             _ => return Err(format!("unknown option {key:?}")),
         }
         Ok(())
+    }
+}
+
+fn socket_buffer(key: &str, value: &str) -> Result<usize, String> {
+    match value.parse::<usize>() {
+        Ok(bytes) if (4096..=1 << 30).contains(&bytes) => Ok(bytes),
+        _ => Err(format!("{key} must be a byte count between 4096 and 1 GiB")),
     }
 }
 
@@ -225,10 +248,14 @@ mod tests {
     #[test]
     fn parses_a_full_url() {
         let o = MountOptions::parse(
-            "nfs://127.0.0.1:2050/vfs/a%20b?uid=5&gid=6&mountport=20048&rsize=65536&wsize=131072&nconnect=4&addrs=127.0.0.2,127.0.0.3&localaddrs=127.0.0.1&timeo=5&retrans=2&hard=1&resvport=0",
+            "nfs://127.0.0.1:2050/vfs/a%20b?uid=5&gid=6&mountport=20048&rsize=65536&wsize=131072&nconnect=4&addrs=127.0.0.2,127.0.0.3&localaddrs=127.0.0.1&timeo=5&retrans=2&hard=1&resvport=0&mdconnect=2&sndbuf=1048576&rcvbuf=2097152",
         )
         .unwrap();
         assert_eq!(o.host, "127.0.0.1");
+        assert_eq!(
+            (o.mdconnect, o.send_buffer_bytes, o.recv_buffer_bytes),
+            (2, Some(1 << 20), Some(2 << 20))
+        );
         assert_eq!(o.path, "/vfs/a b");
         assert_eq!((o.uid, o.gid), (5, 6));
         assert_eq!((o.nfs_port, o.mount_port), (Some(2050), Some(20048)));
@@ -259,6 +286,8 @@ mod tests {
             ("nfs://h:99999/x", "bad port"),
             ("nfs://127.0.0.1/x?bogus=1", "unknown option \"bogus\""),
             ("nfs://127.0.0.1/x?nconnect=65", "nconnect"),
+            ("nfs://127.0.0.1/x?mdconnect=64", "mdconnect"),
+            ("nfs://127.0.0.1/x?sndbuf=12", "sndbuf"),
             ("nfs://127.0.0.1/x?rsize=12", "rsize"),
             ("nfs://127.0.0.1/x?uid=-1", "uid"),
             ("nfs://127.0.0.1/x?version=4", "version 3"),
