@@ -18,6 +18,9 @@
 
 pub mod client;
 mod error;
+/// The C ABI (`libnfsx`): the only module allowed `unsafe`, for pointers from C.
+#[allow(unsafe_code)]
+pub mod ffi;
 pub mod proto;
 pub mod rpc;
 pub mod xdr;
