@@ -3,11 +3,11 @@ use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
 use bytes::Bytes;
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use parking_lot::{Condvar, Mutex};
 
 use super::{socket, SocketOptions, TransportError};
@@ -35,7 +35,7 @@ type Reply = Result<Bytes, TransportError>;
 
 struct Shared {
     addr: SocketAddr,
-    pending: Mutex<HashMap<u32, Sender<Reply>>>,
+    pending: Mutex<HashMap<u32, Arc<Completion>>>,
     /// Signalled when a request leaves the pending table, for callers waiting on a free slot.
     slot_freed: Condvar,
     max_in_flight: usize,
@@ -49,8 +49,8 @@ impl Shared {
         self.closed.store(true, Ordering::Release);
         let mut pending = self.pending.lock();
         self.close_reason.lock().get_or_insert_with(|| reason.clone());
-        for (_, tx) in pending.drain() {
-            let _ = tx.send(Err(TransportError::Closed { addr: self.addr, reason: reason.clone() }));
+        for (_, completion) in pending.drain() {
+            completion.complete(Err(TransportError::Closed { addr: self.addr, reason: reason.clone() }));
         }
         self.slot_freed.notify_all();
     }
@@ -137,7 +137,7 @@ impl Connection {
         parts: &[IoSlice<'_>],
         deadline: Instant,
     ) -> Result<Pending, TransportError> {
-        let (tx, rx) = bounded(1);
+        let completion = Arc::new(Completion::default());
         {
             let mut pending = self.shared.pending.lock();
             loop {
@@ -157,9 +157,9 @@ impl Connection {
             if pending.contains_key(&key) {
                 return Err(TransportError::DuplicateKey { addr: self.shared.addr, key });
             }
-            pending.insert(key, tx);
+            pending.insert(key, Arc::clone(&completion));
         }
-        let pending = Pending { key, rx, shared: Arc::clone(&self.shared) };
+        let pending = Pending { key, completion, shared: Arc::clone(&self.shared) };
         let total: usize = parts.iter().map(|p| p.len()).sum();
         let sent = {
             let mut stream = self.writer.lock();
@@ -194,7 +194,7 @@ impl Drop for Connection {
 /// A request in flight. Dropping it abandons the request: a late reply is counted and discarded.
 pub struct Pending {
     key: u32,
-    rx: Receiver<Reply>,
+    completion: Arc<Completion>,
     shared: Arc<Shared>,
 }
 
@@ -209,15 +209,40 @@ impl Pending {
         self.key
     }
 
+    /// The server this request went to.
+    pub fn server(&self) -> SocketAddr {
+        self.shared.addr
+    }
+
     /// Waits for the reply until `deadline`.
     pub fn wait(&self, deadline: Instant) -> Reply {
         let timeout = deadline.saturating_duration_since(Instant::now());
-        match self.rx.recv_timeout(timeout) {
-            Ok(reply) => reply,
-            Err(RecvTimeoutError::Timeout) => {
-                Err(TransportError::TimedOut { addr: self.shared.addr, timeout })
+        let mut state = self.completion.state.lock();
+        loop {
+            if let Some(reply) = state.reply.take() {
+                return reply;
             }
-            Err(RecvTimeoutError::Disconnected) => Err(self.shared.closed_error()),
+            if self.completion.ready.wait_until(&mut state, deadline).timed_out() {
+                return state
+                    .reply
+                    .take()
+                    .unwrap_or_else(|| Err(TransportError::TimedOut { addr: self.shared.addr, timeout }));
+            }
+        }
+    }
+
+    /// Takes the reply if it has come; otherwise `cx`'s waker is woken when it does (for
+    /// futures, on any executor). A reply is handed out once. Timeouts are the caller's to enforce.
+    pub fn poll_reply(&self, cx: &mut Context<'_>) -> Poll<Reply> {
+        let mut state = self.completion.state.lock();
+        match state.reply.take() {
+            Some(reply) => Poll::Ready(reply),
+            None => {
+                if !state.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    state.waker = Some(cx.waker().clone());
+                }
+                Poll::Pending
+            }
         }
     }
 }
@@ -226,6 +251,34 @@ impl Drop for Pending {
     fn drop(&mut self) {
         if self.shared.pending.lock().remove(&self.key).is_some() {
             self.shared.slot_freed.notify_one();
+        }
+    }
+}
+
+/// Where one request's reply lands: a blocking waiter parks on the condition variable, a future
+/// leaves its waker.
+#[derive(Default)]
+struct Completion {
+    state: Mutex<CompletionState>,
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct CompletionState {
+    reply: Option<Reply>,
+    waker: Option<Waker>,
+}
+
+impl Completion {
+    fn complete(&self, reply: Reply) {
+        let waker = {
+            let mut state = self.state.lock();
+            state.reply = Some(reply);
+            state.waker.take()
+        };
+        self.ready.notify_all();
+        if let Some(waker) = waker {
+            waker.wake();
         }
     }
 }
@@ -270,8 +323,8 @@ fn dispatch<F: Framer>(framer: &mut F, mut input: &[u8], shared: &Shared) -> Res
             shared.stats.replies.fetch_add(1, Ordering::Relaxed);
             let waiter = shared.pending.lock().remove(&key);
             match waiter {
-                Some(tx) => {
-                    let _ = tx.send(Ok(frame));
+                Some(completion) => {
+                    completion.complete(Ok(frame));
                     shared.slot_freed.notify_one();
                 }
                 None => {

@@ -137,10 +137,31 @@ impl Reply {
 #[derive(Debug)]
 pub struct InFlight<'a> {
     call: Call<'a>,
+    /// When the call was first sent, for its latency.
     sent_at: Instant,
+    /// When this attempt was sent, for its timeout.
+    attempt_sent_at: Instant,
     lane: usize,
     pending: Pending,
     attempts: u32,
+}
+
+impl InFlight<'_> {
+    pub(crate) fn server(&self) -> SocketAddr {
+        self.pending.server()
+    }
+
+    pub(crate) fn attempt_started(&self) -> Instant {
+        self.attempt_sent_at
+    }
+
+    /// The reply if it has come, else `cx` is woken when it does.
+    pub(crate) fn poll_reply(
+        &self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<Bytes, TransportError>> {
+        self.pending.poll_reply(cx)
+    }
 }
 
 impl Channel {
@@ -300,7 +321,15 @@ impl Channel {
             let sent = self.connection(lane).and_then(|conn| conn.call(call.xid, &call.parts(), deadline));
             match sent {
                 Ok(pending) => {
-                    return Ok(InFlight { call, sent_at: Instant::now(), lane, pending, attempts })
+                    let now = Instant::now();
+                    return Ok(InFlight {
+                        call,
+                        sent_at: now,
+                        attempt_sent_at: now,
+                        lane,
+                        pending,
+                        attempts,
+                    });
                 }
                 Err(e) => {
                     attempts += 1;
@@ -314,39 +343,49 @@ impl Channel {
     /// Waits for a reply, re-sending the same call (same XID, so the server's duplicate request
     /// cache recognises it) after a timeout or a broken connection, on another connection when
     /// there is one.
-    pub fn wait(&self, inflight: InFlight<'_>) -> Result<Reply> {
-        let (slot, sent_at) = (inflight.call.stats_slot, inflight.sent_at);
-        let payload = inflight.call.payload.len();
-        let outcome = self.wait_for_reply(inflight);
-        let bytes = match &outcome {
-            Ok(reply) if payload == 0 => reply.record.len(),
-            _ => payload,
-        };
-        self.stats.ops[slot].record(sent_at.elapsed(), bytes, outcome.is_err());
-        outcome
+    pub fn wait<'a>(&self, mut inflight: InFlight<'a>) -> Result<Reply> {
+        loop {
+            let deadline = inflight.attempt_sent_at + self.retry.timeout;
+            match inflight.pending.wait(deadline) {
+                Ok(record) => return self.accept(inflight, record),
+                Err(e) => inflight = self.resend(inflight, e)?,
+            }
+        }
     }
 
-    fn wait_for_reply(&self, mut inflight: InFlight<'_>) -> Result<Reply> {
-        loop {
-            let deadline = Instant::now() + self.retry.timeout;
-            let record = match inflight.pending.wait(deadline) {
-                Ok(record) => record,
-                Err(e) => {
-                    let InFlight { call, lane, pending, attempts, .. } = inflight;
-                    // Leave the old connection's table before the same XID is sent again.
-                    drop(pending);
-                    self.give_up_or_pause(e, attempts + 1)?;
-                    self.stats.retransmits.fetch_add(1, Ordering::Relaxed);
-                    inflight = self.send_attempt(call, attempts + 1, Some(lane))?;
-                    continue;
-                }
-            };
-            let procedure = inflight.call.procedure;
-            let reply = decode_reply(&record).map_err(|source| Error::Decode { procedure, source })?;
-            let body = reply.body.map_err(|source| Error::Rpc { procedure, source })?;
-            let body_offset = record.len() - body.len();
-            return Ok(Reply { record, body_offset, stats_slot: inflight.call.stats_slot });
+    /// When the current attempt of `inflight` times out.
+    pub fn deadline(&self, inflight: &InFlight<'_>) -> Instant {
+        inflight.attempt_sent_at + self.retry.timeout
+    }
+
+    /// After a timeout or a broken connection: the same call again on another connection when
+    /// there is one, or the error once the retry policy says so.
+    pub fn resend<'a>(&self, inflight: InFlight<'a>, e: TransportError) -> Result<InFlight<'a>> {
+        let InFlight { call, sent_at, lane, pending, attempts, .. } = inflight;
+        // Leave the old connection's table before the same XID is sent again.
+        drop(pending);
+        if let Err(e) = self.give_up_or_pause(e, attempts + 1) {
+            self.stats.ops[call.stats_slot].record(sent_at.elapsed(), 0, true);
+            return Err(e);
         }
+        self.stats.retransmits.fetch_add(1, Ordering::Relaxed);
+        let mut again = self.send_attempt(call, attempts + 1, Some(lane))?;
+        again.sent_at = sent_at;
+        Ok(again)
+    }
+
+    /// Checks a reply record's RPC header and records the call's statistics.
+    pub fn accept(&self, inflight: InFlight<'_>, record: Bytes) -> Result<Reply> {
+        let call = &inflight.call;
+        let procedure = call.procedure;
+        let outcome = decode_reply(&record)
+            .map_err(|source| Error::Decode { procedure, source })
+            .and_then(|reply| reply.body.map_err(|source| Error::Rpc { procedure, source }))
+            .map(|body| record.len() - body.len());
+        let bytes = if call.payload.is_empty() { record.len() } else { call.payload.len() };
+        self.stats.ops[call.stats_slot].record(inflight.sent_at.elapsed(), bytes, outcome.is_err());
+        let body_offset = outcome?;
+        Ok(Reply { record, body_offset, stats_slot: call.stats_slot })
     }
 
     /// Counts a reply that carried a failure status as an error of its procedure.

@@ -2,12 +2,15 @@
 //! the raw procedures. Blocking and thread-safe: a [`Client`] is cheap to clone and shared by
 //! many threads, whose calls travel pipelined over the same connections.
 
+mod batch;
 mod channel;
 mod dir;
 mod file;
+mod future;
 mod names;
 mod ops;
 mod stats;
+mod timer;
 mod url;
 
 use std::net::SocketAddr;
@@ -25,9 +28,11 @@ use crate::rpc::{AuthSys, Credential, XidAllocator};
 use crate::xdr::{Decode, Encode, Reader, Writer};
 use crate::{Error, Result};
 
+pub use batch::{Batch, BatchReply};
 pub use channel::{ChannelStats, ConnectionStats, InFlight, RetryPolicy};
 pub use dir::{DirEntry, ReadDir};
 pub use file::{File, OpenOptions};
+pub use future::CallFuture;
 pub use ops::{FsStat, PathConf};
 pub use stats::OpStats;
 pub use url::{MountOptions, DEFAULT_IO_SIZE, MAX_IN_FLIGHT, MAX_NCONNECT};
@@ -60,6 +65,7 @@ struct Inner {
     fsinfo: FsInfo,
     names: NameCache,
     readdirplus_unsupported: AtomicBool,
+    timer: timer::Timer,
     credential: Credential,
     xids: Arc<XidAllocator>,
 }
@@ -167,6 +173,7 @@ impl Client {
             fsinfo,
             names,
             readdirplus_unsupported: AtomicBool::new(false),
+            timer: timer::Timer::default(),
             credential,
             xids,
         };

@@ -1,0 +1,262 @@
+//! The batch API: one thread submits many calls and reaps their replies in the order they
+//! complete, with no thread or future per call. Each slot has a waker made once, which the
+//! connection's reader fires when that slot's reply lands.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::proto::nfs3::{Failed, Procedure, WriteArgs};
+use crate::proto::{NFS_PROGRAM, NFS_VERSION};
+use crate::{Error, Result};
+
+use super::channel::Reply;
+use super::{decode_result, Client, InFlight, WriteHead};
+
+/// Slots whose replies have landed, in landing order.
+#[derive(Default)]
+struct ReadyQueue {
+    slots: Mutex<VecDeque<usize>>,
+    landed: Condvar,
+}
+
+struct SlotWaker {
+    queue: Arc<ReadyQueue>,
+    slot: usize,
+}
+
+impl Wake for SlotWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.queue.slots.lock().push_back(self.slot);
+        self.queue.landed.notify_one();
+    }
+}
+
+struct Submitted<'a> {
+    inflight: InFlight<'a>,
+    tag: u64,
+    /// A reply already taken from the connection by a poll, waiting to be reaped.
+    landed: Option<Result<bytes::Bytes, nfsx_core::net::TransportError>>,
+}
+
+/// A reply taken from a [`Batch`]: decode it as the procedure that was submitted under `tag`.
+#[derive(Debug)]
+pub struct BatchReply {
+    pub tag: u64,
+    reply: Result<Reply>,
+}
+
+impl BatchReply {
+    /// The procedure's result, handed to `on_ok` borrowed from the reply; a failure status, an
+    /// RPC error or a transport error that outlasted the retries becomes an `Err`.
+    pub fn decode<P: Procedure, T>(self, on_ok: impl for<'r> FnOnce(P::Ok<'r>) -> T) -> Result<T> {
+        let reply = self.reply?;
+        let result = match decode_result::<P>(&reply)? {
+            Ok(ok) => Ok(on_ok(ok)),
+            Err(Failed { status, .. }) => Err(Error::Nfs { procedure: P::NAME, status }),
+        };
+        result
+    }
+
+    /// Whether the call came back at the RPC level (its status is still to be decoded).
+    pub fn is_answered(&self) -> bool {
+        self.reply.is_ok()
+    }
+}
+
+/// Many calls in flight from one thread, reaped as they complete. At most `capacity` are in
+/// flight; a full batch refuses more until some are reaped (back-pressure).
+pub struct Batch<'a> {
+    client: Client,
+    slots: Vec<Option<Submitted<'a>>>,
+    wakers: Vec<Waker>,
+    free: Vec<usize>,
+    ready: Arc<ReadyQueue>,
+}
+
+impl std::fmt::Debug for Batch<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batch")
+            .field("capacity", &self.slots.len())
+            .field("in_flight", &self.in_flight())
+            .finish()
+    }
+}
+
+impl Client {
+    /// A batch for up to `capacity` calls in flight at once.
+    pub fn batch<'a>(&self, capacity: usize) -> Batch<'a> {
+        let ready = Arc::new(ReadyQueue::default());
+        let wakers = (0..capacity)
+            .map(|slot| Waker::from(Arc::new(SlotWaker { queue: Arc::clone(&ready), slot })))
+            .collect();
+        Batch {
+            client: self.clone(),
+            slots: (0..capacity).map(|_| None).collect(),
+            wakers,
+            free: (0..capacity).rev().collect(),
+            ready,
+        }
+    }
+}
+
+impl<'a> Batch<'a> {
+    pub fn in_flight(&self) -> usize {
+        self.slots.len() - self.free.len()
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.free.is_empty()
+    }
+
+    /// Sends one procedure; its reply comes back from [`Batch::reap`] under `tag`.
+    pub fn submit<P: Procedure>(&mut self, args: &P::Args<'_>, tag: u64) -> Result<()> {
+        let slot = self.take_slot()?;
+        let call = self.client.inner.nfs.encode(NFS_PROGRAM, NFS_VERSION, P::NUMBER, P::NAME, args, &[]);
+        self.launch(slot, self.client.inner.nfs.send(call), tag)
+    }
+
+    /// Sends a WRITE whose data goes out from `args.data` in place (the batch borrows it).
+    pub fn submit_write(&mut self, args: &WriteArgs<'a>, tag: u64) -> Result<()> {
+        let slot = self.take_slot()?;
+        let call = self.client.inner.nfs.encode(
+            NFS_PROGRAM,
+            NFS_VERSION,
+            crate::proto::nfs3::Write::NUMBER,
+            crate::proto::nfs3::Write::NAME,
+            &WriteHead(args),
+            args.data,
+        );
+        self.launch(slot, self.client.inner.nfs.send(call), tag)
+    }
+
+    fn take_slot(&mut self) -> Result<usize> {
+        self.free
+            .pop()
+            .ok_or_else(|| Error::InvalidArgument(format!("batch is full ({} in flight)", self.slots.len())))
+    }
+
+    fn launch(&mut self, slot: usize, sent: Result<InFlight<'a>>, tag: u64) -> Result<()> {
+        match sent {
+            Ok(inflight) => {
+                self.slots[slot] = Some(Submitted { inflight, tag, landed: None });
+                // Registers the slot's waker; a reply that already landed queues the slot at once.
+                self.check(slot);
+                Ok(())
+            }
+            Err(e) => {
+                self.free.push(slot);
+                Err(e)
+            }
+        }
+    }
+
+    /// Polls one slot; when its reply is there, queues it as ready.
+    fn check(&mut self, slot: usize) {
+        let Some(submitted) = &mut self.slots[slot] else { return };
+        let mut cx = Context::from_waker(&self.wakers[slot]);
+        if let Poll::Ready(outcome) = submitted.inflight.poll_reply(&mut cx) {
+            submitted.landed = Some(outcome);
+            self.ready.slots.lock().push_back(slot);
+        }
+    }
+
+    /// Moves completed calls into `out` until at least `min` have been reaped this call or
+    /// `timeout` passes; returns how many were reaped. Calls whose deadline passed are re-sent.
+    pub fn reap(&mut self, out: &mut Vec<BatchReply>, min: usize, timeout: Duration) -> usize {
+        let until = Instant::now() + timeout;
+        let mut reaped = 0;
+        loop {
+            while let Some(slot) = self.pop_ready() {
+                reaped += usize::from(self.complete(slot, out));
+            }
+            if reaped >= min.min(self.in_flight() + reaped) || Instant::now() >= until {
+                return reaped;
+            }
+            reaped += self.resend_overdue(out);
+            if reaped >= min.min(self.in_flight() + reaped) {
+                return reaped;
+            }
+            let wake_by = self.next_deadline().map_or(until, |d| d.min(until));
+            let mut queue = self.ready.slots.lock();
+            if queue.is_empty() {
+                self.ready.landed.wait_until(&mut queue, wake_by);
+            }
+        }
+    }
+
+    fn pop_ready(&self) -> Option<usize> {
+        self.ready.slots.lock().pop_front()
+    }
+
+    /// Takes a slot's reply if it is really there (a waker can fire twice).
+    fn complete(&mut self, slot: usize, out: &mut Vec<BatchReply>) -> bool {
+        let Some(mut submitted) = self.slots[slot].take() else { return false };
+        let mut cx = Context::from_waker(&self.wakers[slot]);
+        let outcome = match submitted.landed.take() {
+            Some(outcome) => outcome,
+            None => match submitted.inflight.poll_reply(&mut cx) {
+                Poll::Pending => {
+                    self.slots[slot] = Some(submitted);
+                    return false;
+                }
+                Poll::Ready(outcome) => outcome,
+            },
+        };
+        let channel = &self.client.inner.nfs;
+        let reply = match outcome {
+            Ok(record) => channel.accept(submitted.inflight, record),
+            Err(e) => match channel.resend(submitted.inflight, e) {
+                Ok(inflight) => {
+                    self.slots[slot] = Some(Submitted { inflight, tag: submitted.tag, landed: None });
+                    self.check(slot);
+                    return false;
+                }
+                Err(e) => Err(e),
+            },
+        };
+        self.free.push(slot);
+        out.push(BatchReply { tag: submitted.tag, reply });
+        true
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let channel = &self.client.inner.nfs;
+        self.slots.iter().flatten().map(|s| channel.deadline(&s.inflight)).min()
+    }
+
+    /// Re-sends calls past their deadline; those out of retries are reaped as errors.
+    fn resend_overdue(&mut self, out: &mut Vec<BatchReply>) -> usize {
+        let now = Instant::now();
+        let mut failed = 0;
+        for slot in 0..self.slots.len() {
+            let overdue =
+                self.slots[slot].as_ref().is_some_and(|s| self.client.inner.nfs.deadline(&s.inflight) <= now);
+            if !overdue {
+                continue;
+            }
+            let Some(submitted) = self.slots[slot].take() else { continue };
+            let server = submitted.inflight.server();
+            let timeout = now.saturating_duration_since(submitted.inflight.attempt_started());
+            let e = nfsx_core::net::TransportError::TimedOut { addr: server, timeout };
+            match self.client.inner.nfs.resend(submitted.inflight, e) {
+                Ok(inflight) => {
+                    self.slots[slot] = Some(Submitted { inflight, tag: submitted.tag, landed: None });
+                    self.check(slot);
+                }
+                Err(e) => {
+                    self.free.push(slot);
+                    out.push(BatchReply { tag: submitted.tag, reply: Err(e) });
+                    failed += 1;
+                }
+            }
+        }
+        failed
+    }
+}
