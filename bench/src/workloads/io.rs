@@ -1,0 +1,192 @@
+//! `io`: fio-like reads or writes of `--bs` blocks (one READ or WRITE each) over a `--size`
+//! file per thread, sequential or in a seeded random order, `--qd` in flight per thread.
+//! Writes are UNSTABLE and the phase ends with a COMMIT (timed). A read run first lays the file
+//! out (phase "layout"); `--verify` makes a write run read the file back (phase "read") and a
+//! read run check what it reads, every byte.
+
+use nfsx::proto::nfs3::{self, CommitArgs, FileHandle, ReadArgs, StableHow, WriteArgs};
+use nfsx::Client;
+
+use super::{describe_err, mount, pipeline, PhaseCtl, PhaseSpec, Setup, ThreadPhase, ThreadWork};
+use crate::cli::Opts;
+use crate::pattern;
+
+struct Io {
+    id: u64,
+    client: Client,
+    fh: FileHandle,
+    path: String,
+    qd: usize,
+    bs: u64,
+    seed: u64,
+    verify: bool,
+    data: Vec<u8>,
+    order: Vec<u64>,
+    /// Blocks the last write phase wrote (the first ones of `order`): what a verify reads back.
+    written: u64,
+}
+
+pub fn setup(setup: &Client, o: &Opts, prefix: &str) -> Result<Setup, String> {
+    let info = setup.fsinfo();
+    let max = info.rsize.min(info.wsize) as u64;
+    if o.bs == 0 || o.bs > max {
+        return Err(format!(
+            "--bs {} must be between 1 and one READ/WRITE of this mount ({max} bytes, its rsize/wsize)",
+            o.bs
+        ));
+    }
+    if o.size < o.bs {
+        return Err(format!("--size {} is smaller than --bs {}", o.size, o.bs));
+    }
+    let total = o.size.saturating_mul(o.threads as u64);
+    if total > info.maxfilesize.saturating_mul(o.threads as u64) || o.size > info.maxfilesize {
+        return Err(format!(
+            "--size {} is larger than the export's largest file ({} bytes)",
+            o.size, info.maxfilesize
+        ));
+    }
+    if let Ok(fs) = setup.statfs(".") {
+        if fs.avail_bytes > 0 && total > fs.avail_bytes {
+            return Err(format!(
+                "the workload needs {total} bytes ({} threads x --size {}) but the export has {} bytes available",
+                o.threads, o.size, fs.avail_bytes
+            ));
+        }
+    }
+    setup.mkdir(prefix, 0o755).map_err(|e| describe_err(&format!("mkdir {prefix}"), e))?;
+    let data = pattern::make(o.seed, o.bs as usize);
+    let blocks = o.size / o.bs;
+    let mut works: Vec<Box<dyn ThreadWork>> = Vec::new();
+    for t in 0..o.threads as u64 {
+        let client = mount(&o.url)?;
+        let path = format!("{prefix}/io.t{t}");
+        let file = client.create(&path, 0o644).map_err(|e| describe_err(&format!("create {path}"), e))?;
+        works.push(Box::new(Io {
+            id: t,
+            fh: *file.handle(),
+            client,
+            path,
+            qd: o.qd as usize,
+            bs: o.bs,
+            seed: o.seed,
+            verify: o.verify,
+            data: data.clone(),
+            order: pattern::block_order(o.seed, t, blocks, o.rw.is_random()),
+            written: 0,
+        }));
+    }
+    let spec = |name, timed, verifies| PhaseSpec { name, timed, verifies };
+    let specs = if o.rw.is_read() {
+        vec![spec("layout", false, false), spec("read", true, true)]
+    } else if o.verify {
+        vec![spec("write", true, false), spec("read", false, true)]
+    } else {
+        vec![spec("write", true, false)]
+    };
+    Ok((specs, works))
+}
+
+impl Io {
+    fn block(&self, block: u64) -> &[u8] {
+        let k = pattern::block_key(self.seed, self.id, block);
+        &self.data[k..k + self.bs as usize]
+    }
+
+    fn write(&self, ctl: &PhaseCtl, timed: bool) -> Result<ThreadPhase, String> {
+        let mut out = ThreadPhase::new();
+        let client = &self.client;
+        let bs = self.bs;
+        pipeline(
+            self.qd,
+            self.order.len() as u64,
+            timed,
+            ctl,
+            &mut out,
+            |i| {
+                let block = self.order[i as usize];
+                let args = WriteArgs {
+                    file: self.fh.as_fh(),
+                    offset: block * bs,
+                    count: bs as u32,
+                    stable: StableHow::Unstable,
+                    data: self.block(block),
+                };
+                let f = client.start_write(&args).map_err(|e| describe_err("WRITE", e))?;
+                Ok((f, ()))
+            },
+            |f, (), _| {
+                let n = client
+                    .finish::<nfs3::Write, _>(f, |ok| ok.count)
+                    .map_err(|e| describe_err("WRITE", e))?;
+                if n as u64 != bs {
+                    return Err(format!("short WRITE: {n} of {bs} bytes"));
+                }
+                Ok(bs)
+            },
+        )?;
+        let args = CommitArgs { file: self.fh.as_fh(), offset: 0, count: 0 };
+        client.call::<nfs3::Commit, _>(&args, |_| ()).map_err(|e| describe_err("COMMIT", e))?;
+        Ok(out)
+    }
+
+    fn read(&self, ctl: &PhaseCtl) -> Result<ThreadPhase, String> {
+        let mut out = ThreadPhase::new();
+        let client = &self.client;
+        let bs = self.bs;
+        pipeline(
+            self.qd,
+            self.written,
+            ctl.timed,
+            ctl,
+            &mut out,
+            |i| {
+                let block = self.order[i as usize];
+                let args = ReadArgs { file: self.fh.as_fh(), offset: block * bs, count: bs as u32 };
+                let f = client.start::<nfs3::Read>(&args).map_err(|e| describe_err("READ", e))?;
+                Ok((f, block))
+            },
+            |f, block, out| {
+                let (n, bad) = client
+                    .finish::<nfs3::Read, _>(f, |ok| {
+                        let bad = if self.verify {
+                            pattern::first_difference(ok.data, self.block(block))
+                        } else {
+                            None
+                        };
+                        (ok.data.len() as u64, bad)
+                    })
+                    .map_err(|e| describe_err("READ", e))?;
+                if let Some(b) = bad {
+                    let off = block * bs + b as u64;
+                    out.bad_offset = Some(out.bad_offset.map_or(off, |x| x.min(off)));
+                } else if n != bs {
+                    return Err(format!(
+                        "short READ at offset {}: {n} of {bs} bytes (does the export keep files this large?)",
+                        block * bs
+                    ));
+                }
+                Ok(n)
+            },
+        )?;
+        Ok(out)
+    }
+}
+
+impl ThreadWork for Io {
+    fn run_phase(&mut self, phase: &str, ctl: &PhaseCtl) -> Result<ThreadPhase, String> {
+        match phase {
+            "layout" | "write" => {
+                let out = self.write(ctl, ctl.timed)?;
+                self.written = out.ops;
+                Ok(out)
+            }
+            // After a write run this reads back what was written, untimed.
+            "read" => self.read(ctl),
+            other => Err(format!("internal: no io phase {other}")),
+        }
+    }
+
+    fn cleanup(&mut self) {
+        let _ = self.client.unlink(&self.path);
+    }
+}

@@ -1,0 +1,293 @@
+//! The nfsx driver: runs a workload's phases on `--threads` threads, each with its own mount and
+//! `--qd` requests in flight through nfsx's raw pipelined procedures (`Client::start` /
+//! `Client::finish`), with a barrier between phases so each phase is timed as a whole.
+//!
+//! RPCs per operation are the same as in the libnfs driver (`libnfs-driver/driver.c`).
+
+pub mod getattr;
+pub mod io;
+pub mod md;
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Barrier, Mutex};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use nfsx::client::InFlight;
+use nfsx::Client;
+use serde_json::{json, Map, Value};
+
+use crate::cli::{Opts, Workload};
+use crate::progress::Progress;
+use crate::stats::{self, PhaseResult};
+
+/// What one thread did in one phase.
+#[derive(Debug)]
+pub struct ThreadPhase {
+    pub ops: u64,
+    pub bytes: u64,
+    pub hist: Histogram<u64>,
+    /// First offset (in the thread's file) whose data differed from the pattern.
+    pub bad_offset: Option<u64>,
+}
+
+impl ThreadPhase {
+    pub fn new() -> ThreadPhase {
+        ThreadPhase { ops: 0, bytes: 0, hist: stats::histogram(), bad_offset: None }
+    }
+}
+
+/// When a phase stops issuing new requests, and where it counts progress.
+#[derive(Debug, Clone)]
+pub struct PhaseCtl {
+    pub deadline: Instant,
+    /// Whether the phase stops at `--duration` (else it covers what earlier phases made).
+    pub timed: bool,
+    pub ops: Arc<AtomicU64>,
+    pub bytes: Arc<AtomicU64>,
+}
+
+impl PhaseCtl {
+    pub fn open(&self) -> bool {
+        Instant::now() < self.deadline
+    }
+    pub fn done(&self, out: &mut ThreadPhase, started: Instant, bytes: u64) {
+        stats::record(&mut out.hist, started.elapsed());
+        out.ops += 1;
+        out.bytes += bytes;
+        self.ops.fetch_add(1, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+}
+
+/// One thread's share of a workload: set up before the clock starts, then run phase by phase.
+pub trait ThreadWork: Send {
+    fn run_phase(&mut self, phase: &str, ctl: &PhaseCtl) -> Result<ThreadPhase, String>;
+    /// Best-effort removal of what the thread made (not timed).
+    fn cleanup(&mut self) {}
+}
+
+/// A workload set up: its phases, and one share of the work per thread.
+pub type Setup = (Vec<PhaseSpec>, Vec<Box<dyn ThreadWork>>);
+
+/// How a phase's clock is bounded.
+#[derive(Debug, Clone, Copy)]
+pub struct PhaseSpec {
+    pub name: &'static str,
+    /// Stops at `--duration` (else it runs over everything the earlier phases made).
+    pub timed: bool,
+    /// Checks data against the pattern (reports "verify").
+    pub verifies: bool,
+}
+
+/// Runs up to `qd` requests at once: `start(i)` sends request `i` and `finish` waits for the
+/// oldest, until `limit` requests were sent or the phase closed. Replies are awaited in order.
+pub fn pipeline<'a, T>(
+    qd: usize,
+    limit: u64,
+    timed: bool,
+    ctl: &PhaseCtl,
+    out: &mut ThreadPhase,
+    mut start: impl FnMut(u64) -> Result<(InFlight<'a>, T), String>,
+    mut finish: impl FnMut(InFlight<'a>, T, &mut ThreadPhase) -> Result<u64, String>,
+) -> Result<(), String> {
+    let mut queue: VecDeque<(InFlight<'a>, T, Instant)> = VecDeque::with_capacity(qd);
+    let mut next = 0u64;
+    loop {
+        while queue.len() < qd && next < limit && (!timed || ctl.open()) {
+            let t0 = Instant::now();
+            let (inflight, tag) = start(next)?;
+            queue.push_back((inflight, tag, t0));
+            next += 1;
+        }
+        let Some((inflight, tag, t0)) = queue.pop_front() else {
+            return Ok(());
+        };
+        let bytes = finish(inflight, tag, out)?;
+        ctl.done(out, t0, bytes);
+    }
+}
+
+pub fn describe_err(what: &str, e: nfsx::Error) -> String {
+    format!("{what}: {e}")
+}
+
+/// A unique name for the run's directory at the export's root.
+pub fn run_prefix(client: &str) -> String {
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    format!("nfsx-bench-{client}-{}-{nanos:08x}", std::process::id())
+}
+
+/// Mounts, with a clear message for the usual mistakes.
+pub fn mount(url: &str) -> Result<Client, String> {
+    Client::mount(url).map_err(|e| format!("cannot mount {url}: {e}"))
+}
+
+/// The workload's parameters, as reported with every phase.
+pub fn parameters(workload: Workload, o: &Opts) -> Map<String, Value> {
+    let mut p = Map::new();
+    p.insert("url".into(), json!(o.url));
+    p.insert("threads".into(), json!(o.threads));
+    p.insert("qd".into(), json!(o.qd));
+    p.insert("duration_s".into(), json!(o.duration));
+    match workload {
+        Workload::Getattr => {
+            p.insert("ops".into(), json!(o.ops));
+        }
+        Workload::Md => {
+            p.insert("files".into(), json!(o.files));
+            p.insert("file_size".into(), json!(o.file_size));
+            p.insert("shared_dir".into(), json!(o.shared_dir));
+            p.insert("verify".into(), json!(o.verify));
+        }
+        Workload::Io => {
+            p.insert("rw".into(), json!(o.rw.name()));
+            p.insert("bs".into(), json!(o.bs));
+            p.insert("size".into(), json!(o.size));
+            p.insert("verify".into(), json!(o.verify));
+            p.insert("seed".into(), json!(o.seed));
+        }
+    }
+    p
+}
+
+/// Runs a workload through nfsx in this process; each phase's result goes to `emit` as soon
+/// as it is measured.
+pub fn run(
+    workload: Workload,
+    o: &Opts,
+    mut emit: impl FnMut(&PhaseResult),
+) -> Result<Vec<PhaseResult>, String> {
+    let prefix = run_prefix("nfsx");
+    let setup = mount(&o.url)?;
+    let (specs, mut works): Setup = match workload {
+        Workload::Getattr => getattr::setup(&setup, o, &prefix)?,
+        Workload::Md => md::setup(&setup, o, &prefix)?,
+        Workload::Io => io::setup(&setup, o, &prefix)?,
+    };
+    let params = parameters(workload, o);
+    let env = stats::environment(&o.url, o.server_pid);
+
+    let threads = works.len();
+    let barrier = Arc::new(Barrier::new(threads + 1));
+    let stop = Arc::new(AtomicBool::new(false));
+    let ctl = Arc::new(Mutex::new(None::<PhaseCtl>));
+    type Slot = Mutex<Vec<Result<ThreadPhase, String>>>;
+    let results: Arc<Slot> = Arc::new(Mutex::new(Vec::new()));
+    let mut handles = Vec::new();
+    for (i, mut work) in works.drain(..).enumerate() {
+        let (barrier, stop, ctl, results) =
+            (Arc::clone(&barrier), Arc::clone(&stop), Arc::clone(&ctl), Arc::clone(&results));
+        let specs = specs.clone();
+        let handle = std::thread::Builder::new()
+            .name(format!("bench-{i}"))
+            .spawn(move || {
+                for spec in &specs {
+                    barrier.wait();
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let c = ctl.lock().expect("no panics hold it").clone();
+                    let r = c.map_or_else(
+                        || Err("internal: no phase control".to_string()),
+                        |c| work.run_phase(spec.name, &c),
+                    );
+                    results.lock().expect("no panics hold it").push(r);
+                    barrier.wait();
+                }
+                work.cleanup();
+            })
+            .map_err(|e| format!("cannot start a thread: {e}"))?;
+        handles.push(handle);
+    }
+
+    let mut out = Vec::new();
+    let mut failure = None;
+    for (k, spec) in specs.iter().enumerate() {
+        let started = Instant::now();
+        let deadline = if spec.timed {
+            started + Duration::from_secs_f64(o.duration)
+        } else {
+            started + Duration::from_secs(86_400)
+        };
+        let c = PhaseCtl {
+            deadline,
+            timed: spec.timed,
+            ops: Arc::new(AtomicU64::new(0)),
+            bytes: Arc::new(AtomicU64::new(0)),
+        };
+        let progress = Progress::start(
+            !o.quiet,
+            format!("nfsx {} {}", workload.name(), spec.name),
+            Arc::clone(&c.ops),
+            Arc::clone(&c.bytes),
+        );
+        *ctl.lock().expect("no panics hold it") = Some(c);
+        let cpu0 = stats::process_cpu();
+        let srv0 = stats::server_cpu(o.server_pid);
+        let t0 = Instant::now();
+        barrier.wait();
+        barrier.wait();
+        let seconds = t0.elapsed().as_secs_f64();
+        let cpu1 = stats::process_cpu();
+        let srv1 = stats::server_cpu(o.server_pid);
+        progress.finish();
+
+        let mut hist = stats::histogram();
+        let (mut ops, mut bytes, mut bad) = (0, 0, None::<u64>);
+        for r in results.lock().expect("no panics hold it").drain(..) {
+            match r {
+                Ok(t) => {
+                    ops += t.ops;
+                    bytes += t.bytes;
+                    hist.add(&t.hist).map_err(|e| format!("histogram: {e}"))?;
+                    if let Some(b) = t.bad_offset {
+                        bad = Some(bad.map_or(b, |x| x.min(b)));
+                    }
+                }
+                Err(e) => failure = failure.or(Some(format!("{} phase: {e}", spec.name))),
+            }
+        }
+        let r = PhaseResult {
+            client: "nfsx".into(),
+            workload: workload.name().into(),
+            phase: spec.name.into(),
+            ops,
+            bytes,
+            seconds,
+            cpu_user_s: cpu1.0 - cpu0.0,
+            cpu_sys_s: cpu1.1 - cpu0.1,
+            server_cpu_s: srv0.zip(srv1).map(|(a, b)| b - a),
+            p50_us: hist.value_at_quantile(0.5),
+            p99_us: hist.value_at_quantile(0.99),
+            p999_us: hist.value_at_quantile(0.999),
+            verify: (spec.verifies && o.verify).then(|| match bad {
+                Some(b) => format!("bad at offset {b}"),
+                None if failure.is_none() => "ok".into(),
+                None => "not finished".into(),
+            }),
+            parameters: params.clone(),
+            environment: env.clone(),
+        };
+        emit(&r);
+        out.push(r);
+        if failure.is_some() {
+            stop.store(true, Ordering::Relaxed);
+            if k + 1 < specs.len() {
+                barrier.wait();
+            }
+            break;
+        }
+    }
+    for h in handles {
+        let _ = h.join();
+    }
+    let _ = setup.rmdir(&format!("{prefix}/shared"));
+    let _ = setup.rmdir(&prefix);
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
+}

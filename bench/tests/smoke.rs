@@ -1,0 +1,225 @@
+//! Smoke tests of the nfsx-bench binary against the test ganesha (found through
+//! NFSX_TEST_MEM_URL / NFSX_TEST_VFS_URL, or started with `ci/ganesha start`), with tiny counts,
+//! and its answers to bad input.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+struct Server {
+    mem_url: String,
+    vfs_url: String,
+    pid: Option<String>,
+}
+
+fn server() -> &'static Server {
+    static SERVER: OnceLock<Server> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        if let (Ok(mem_url), Ok(vfs_url)) =
+            (std::env::var("NFSX_TEST_MEM_URL"), std::env::var("NFSX_TEST_VFS_URL"))
+        {
+            let pid = std::env::var("NFSX_GANESHA_PID").ok();
+            return Server { mem_url, vfs_url, pid };
+        }
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        let out = Command::new(root.join("ci/ganesha"))
+            .arg("start")
+            .output()
+            .expect("running ci/ganesha start (needs root and ci/install-deps)");
+        assert!(out.status.success(), "ci/ganesha start failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let var = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("export {name}=")))
+                .map(|v| v.trim_matches('\'').to_string())
+        };
+        Server {
+            mem_url: var("NFSX_TEST_MEM_URL").expect("ci/ganesha printed the MEM URL"),
+            vfs_url: var("NFSX_TEST_VFS_URL").expect("ci/ganesha printed the VFS URL"),
+            pid: var("NFSX_GANESHA_PID"),
+        }
+    })
+}
+
+/// Runs nfsx-bench with a deadline, so a hang fails the test instead of blocking it.
+fn bench(args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nfsx-bench"));
+    cmd.args(args).env_remove("NFSX_GANESHA_PID");
+    if let Some(pid) = &server().pid {
+        cmd.env("NFSX_GANESHA_PID", pid);
+    }
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run nfsx-bench");
+    let t0 = Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if t0.elapsed() > Duration::from_secs(120) {
+            let _ = child.kill();
+            panic!("nfsx-bench {args:?} did not finish within 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("output")
+}
+
+fn phases(out: &Output) -> Vec<Value> {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "nfsx-bench failed: {}\n{stdout}", String::from_utf8_lossy(&out.stderr));
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l}: {e}")))
+        .collect()
+}
+
+fn check_fields(v: &Value) {
+    for key in [
+        "workload",
+        "parameters",
+        "ops",
+        "bytes",
+        "seconds",
+        "ops_per_s",
+        "mib_per_s",
+        "client_cpu_user_s",
+        "client_cpu_sys_s",
+        "cpu_us_per_op",
+        "bottleneck",
+        "environment",
+    ] {
+        assert!(v.get(key).is_some(), "no {key} in {v}");
+    }
+    for p in ["p50", "p99", "p999"] {
+        assert!(v["latency_us"][p].as_u64().is_some(), "no latency {p} in {v}");
+    }
+    assert!(v["ops"].as_u64().unwrap() > 0, "no operations in {v}");
+}
+
+#[test]
+fn getattr_prints_one_json_object_per_phase() {
+    let out = bench(&["getattr", "--url", &server().mem_url, "--qd", "8", "--ops", "300", "--json"]);
+    let v = phases(&out);
+    assert_eq!(v.len(), 1);
+    check_fields(&v[0]);
+    assert_eq!(v[0]["phase"], "getattr");
+    assert_eq!(v[0]["ops"], 300);
+    assert_eq!(v[0]["environment"]["export_type"], if server().pid.is_some() { "MEM" } else { "unknown" });
+}
+
+#[test]
+fn md_runs_every_phase_and_verifies_reads() {
+    let out = bench(&[
+        "md",
+        "--url",
+        &server().mem_url,
+        "--threads",
+        "2",
+        "--files",
+        "25",
+        "--file-size",
+        "3000",
+        "--verify",
+        "--json",
+    ]);
+    let v = phases(&out);
+    let names: Vec<&str> = v.iter().map(|p| p["phase"].as_str().unwrap()).collect();
+    assert_eq!(names, ["create", "stat", "read", "remove"]);
+    for p in &v {
+        check_fields(p);
+        assert_eq!(p["ops"], 50, "{p}");
+    }
+    assert_eq!(v[2]["verify"], "ok");
+    assert_eq!(v[2]["bytes"], 50 * 3000);
+}
+
+#[test]
+fn io_write_verify_reads_back_every_byte() {
+    let out = bench(&[
+        "io",
+        "--url",
+        &server().vfs_url,
+        "--rw",
+        "randwrite",
+        "--bs",
+        "64K",
+        "--size",
+        "2M",
+        "--qd",
+        "4",
+        "--verify",
+        "--json",
+    ]);
+    let v = phases(&out);
+    assert_eq!(v.len(), 2);
+    assert_eq!(v[0]["phase"], "write");
+    assert_eq!(v[0]["bytes"], 2 << 20);
+    assert_eq!(v[1]["phase"], "read");
+    assert_eq!(v[1]["verify"], "ok");
+    check_fields(&v[1]);
+}
+
+#[test]
+fn io_read_verify() {
+    let out = bench(&[
+        "io",
+        "--url",
+        &server().vfs_url,
+        "--rw",
+        "read",
+        "--bs",
+        "128K",
+        "--size",
+        "1M",
+        "--verify",
+        "--json",
+    ]);
+    let v = phases(&out);
+    assert_eq!(v[0]["phase"], "layout");
+    assert_eq!(v[1]["phase"], "read");
+    assert_eq!(v[1]["verify"], "ok");
+}
+
+#[test]
+fn compare_runs_both_clients() {
+    let out =
+        bench(&["compare", "getattr", "--url", &server().mem_url, "--runs", "1", "--ops", "200", "--json"]);
+    if cfg!(not(has_libnfs)) {
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("apt-get install libnfs-dev"));
+        return;
+    }
+    let v = phases(&out);
+    let clients: Vec<&str> = v.iter().filter_map(|p| p["client"].as_str()).collect();
+    assert_eq!(clients, ["libnfs", "nfsx"]);
+    let summary = v.iter().find(|p| p["metric"] == "client cpu us/op").expect("a ratio");
+    assert!(summary["ratio_median"].as_f64().unwrap() > 0.0);
+}
+
+fn fails_clearly(args: &[&str], needle: &str) {
+    let out = bench(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{args:?} succeeded");
+    assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
+    assert!(stderr.contains(needle), "{args:?}: no {needle:?} in {stderr}");
+}
+
+#[test]
+fn bad_input_fails_with_a_message() {
+    // Nothing listens on port 9 of loopback: refused at once.
+    fails_clearly(
+        &["getattr", "--url", "nfs://127.0.0.1/x?nfsport=9&mountport=9", "--ops", "1"],
+        "cannot mount",
+    );
+    let wrong_export = format!("{}-no-such-export", server().mem_url);
+    fails_clearly(&["getattr", "--url", &wrong_export, "--ops", "1"], "cannot mount");
+    fails_clearly(&["getattr", "--url", "http://x/y", "--ops", "1"], "cannot mount");
+    fails_clearly(&["getattr", "--url", &server().mem_url, "--qd", "0"], "--qd");
+    fails_clearly(&["getattr", "--url", &server().mem_url, "--bogus"], "--bogus");
+    fails_clearly(&["io", "--url", &server().vfs_url, "--bs", "1X"], "size suffix");
+    fails_clearly(&["io", "--url", &server().vfs_url, "--bs", "64M", "--size", "64M"], "--bs");
+    fails_clearly(&["io", "--url", &server().vfs_url, "--size", "100000G", "--bs", "1M"], "available");
+}
