@@ -6,7 +6,7 @@ mod common;
 use std::collections::HashSet;
 use std::os::unix::fs::MetadataExt;
 
-use common::{mem_scratch, pattern, server, vfs_scratch};
+use common::{mem_scratch, pattern, server, url, vfs_scratch};
 use nfsx::proto::nfs3::{
     self, CreateArgs, CreateHow, DirOpArgs, Ftype3, MknodData, NfsTime3, Nfsstat3, ReaddirArgs, Sattr3,
     SetTime, SetattrArgs, StableHow, WriteArgs,
@@ -19,7 +19,7 @@ fn errno(e: Error) -> i32 {
 
 #[test]
 fn mount_negotiates_transfer_sizes_and_lists_exports() {
-    let client = Client::mount(&server().vfs_url).unwrap();
+    let client = Client::mount(&url(&server().vfs_url, "", "")).unwrap();
     client.null().unwrap();
     let info = client.fsinfo();
     assert_eq!((info.rsize, info.wsize), (1 << 20, 1 << 20), "{info:?}");
@@ -32,7 +32,7 @@ fn mount_negotiates_transfer_sizes_and_lists_exports() {
     client.umount().unwrap();
     client.umount_all().unwrap();
 
-    let small = Client::mount(&format!("{}?rsize=65536&wsize=32768", server().vfs_url)).unwrap();
+    let small = Client::mount(&url(&server().vfs_url, "", "rsize=65536&wsize=32768")).unwrap();
     assert_eq!((small.fsinfo().rsize, small.fsinfo().wsize), (65536, 32768));
 }
 
@@ -40,7 +40,7 @@ fn mount_negotiates_transfer_sizes_and_lists_exports() {
 fn mounting_a_missing_export_is_a_mount_error() {
     let err = Client::mount("nfs://127.0.0.1/no-such-export").unwrap_err();
     assert!(matches!(err, Error::Mount { .. }), "{err}");
-    let err = Client::mount(&format!("{}/no/such/dir", server().vfs_url)).unwrap_err();
+    let err = Client::mount(&url(&server().vfs_url, "no/such/dir", "")).unwrap_err();
     assert_eq!(err.errno(), libc::ENOENT, "{err}");
 }
 
@@ -72,7 +72,7 @@ fn data_round_trips_across_rsize_boundaries_and_lands_on_disk() {
 #[test]
 fn small_transfer_sizes_split_io_into_many_pipelined_rpcs() {
     let s = vfs_scratch("split");
-    let client = Client::mount(&format!("{}/{}?rsize=4096&wsize=4096", server().vfs_url, s.name)).unwrap();
+    let client = Client::mount(&url(&server().vfs_url, &s.name, "rsize=4096&wsize=4096")).unwrap();
     let data = pattern(300_001, 2);
     client.write_file("f", &data).unwrap();
     assert_eq!(client.read_file("f").unwrap(), data);
@@ -207,7 +207,7 @@ fn server_errors_map_to_errno() {
     assert_eq!(errno(c.unlink(&"n".repeat(256)).unwrap_err()), libc::ENAMETOOLONG);
 
     c.chmod("d", 0o755).unwrap();
-    let other = Client::mount(&format!("{}/{}?uid=1000&gid=1000", server().vfs_url, s.name)).unwrap();
+    let other = Client::mount(&url(&server().vfs_url, &s.name, "uid=1000&gid=1000")).unwrap();
     assert_eq!(errno(other.write_file("d/denied", b"x").unwrap_err()), libc::EACCES);
     assert_eq!(errno(other.unlink("d/f").unwrap_err()), libc::EACCES);
     let granted = other.access("d", nfs3::ACCESS3_READ | nfs3::ACCESS3_MODIFY).unwrap();
@@ -331,7 +331,7 @@ fn file_system_information() {
 #[test]
 fn many_threads_share_one_client() {
     let s = vfs_scratch("threads");
-    let client = Client::mount(&format!("{}/{}?nconnect=4", server().vfs_url, s.name)).unwrap();
+    let client = Client::mount(&url(&server().vfs_url, &s.name, "nconnect=4")).unwrap();
     assert_eq!(client.connections(), 4);
     std::thread::scope(|scope| {
         for t in 0..8u64 {
@@ -427,7 +427,7 @@ fn failures_are_counted_per_procedure() {
 #[test]
 fn mdconnect_keeps_bulk_io_off_the_metadata_connections() {
     let s = vfs_scratch("mdconnect");
-    let client = Client::mount(&format!("{}/{}?nconnect=3&mdconnect=1", server().vfs_url, s.name)).unwrap();
+    let client = Client::mount(&url(&server().vfs_url, &s.name, "nconnect=3&mdconnect=1")).unwrap();
     let data = pattern(4 << 20, 3);
     client.write_file("bulk", &data).unwrap();
     for _ in 0..20 {

@@ -69,6 +69,28 @@ pub struct Connection {
     shared: Arc<Shared>,
     writer: Mutex<TcpStream>,
     reader: Option<JoinHandle<()>>,
+    /// In [`ReceiveMode::Caller`], the receive side, driven by whichever thread waits.
+    driven: Option<Mutex<DrivenReader>>,
+}
+
+/// Who reads replies off the socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReceiveMode {
+    /// A reader thread per connection hands each reply to its waiter (any number of threads,
+    /// futures on any executor).
+    #[default]
+    Thread,
+    /// No reader thread: a waiting caller reads and dispatches replies itself through
+    /// [`Connection::drive`], with no hand-off between threads (run-to-completion).
+    Caller,
+}
+
+struct DrivenReader {
+    stream: TcpStream,
+    framer: Box<dyn Framer>,
+    buf: Vec<u8>,
+    /// SO_RCVLOWAT now set on the socket.
+    low_water: usize,
 }
 
 impl std::fmt::Debug for Connection {
@@ -92,9 +114,20 @@ impl Connection {
         max_in_flight: usize,
         framer: F,
     ) -> Result<Connection, TransportError> {
-        let stream =
-            socket::connect(addr, opts).map_err(|source| TransportError::Connect { addr, source })?;
-        let read_half = stream.try_clone().map_err(|source| TransportError::Connect { addr, source })?;
+        Connection::connect_with(addr, opts, max_in_flight, framer, ReceiveMode::Thread)
+    }
+
+    /// Connects; in [`ReceiveMode::Thread`] also starts the reader thread.
+    pub fn connect_with<F: Framer>(
+        addr: SocketAddr,
+        opts: &SocketOptions,
+        max_in_flight: usize,
+        framer: F,
+        mode: ReceiveMode,
+    ) -> Result<Connection, TransportError> {
+        let connect_error = |source| TransportError::Connect { addr, source };
+        let stream = socket::connect(addr, opts).map_err(connect_error)?;
+        let read_half = stream.try_clone().map_err(connect_error)?;
         let shared = Arc::new(Shared {
             addr,
             pending: Mutex::new(HashMap::with_capacity(max_in_flight)),
@@ -104,12 +137,96 @@ impl Connection {
             close_reason: Mutex::new(None),
             stats: ConnectionStats::default(),
         });
+        if mode == ReceiveMode::Caller {
+            read_half.set_nonblocking(true).map_err(connect_error)?;
+            let driven = DrivenReader {
+                stream: read_half,
+                framer: Box::new(framer),
+                buf: vec![0; READ_CHUNK_BYTES],
+                low_water: 1,
+            };
+            return Ok(Connection {
+                shared,
+                writer: Mutex::new(stream),
+                reader: None,
+                driven: Some(Mutex::new(driven)),
+            });
+        }
         let reader_shared = Arc::clone(&shared);
         let reader = std::thread::Builder::new()
             .name(format!("nfsx-rx-{addr}"))
             .spawn(move || read_loop(read_half, framer, &reader_shared))
-            .map_err(|source| TransportError::Connect { addr, source })?;
-        Ok(Connection { shared, writer: Mutex::new(stream), reader: Some(reader) })
+            .map_err(connect_error)?;
+        Ok(Connection { shared, writer: Mutex::new(stream), reader: Some(reader), driven: None })
+    }
+
+    pub fn mode(&self) -> ReceiveMode {
+        if self.driven.is_some() {
+            ReceiveMode::Caller
+        } else {
+            ReceiveMode::Thread
+        }
+    }
+
+    /// In [`ReceiveMode::Caller`]: asks to be woken only once about `replies` replies are
+    /// queued (sized from the average reply so far), or after the caller's poll timeout. One
+    /// reply's worth restores the default.
+    pub fn wake_after_replies(&self, replies: usize) {
+        let Some(driven) = &self.driven else { return };
+        let stats = &self.shared.stats;
+        let received = stats.bytes_received.load(Ordering::Relaxed);
+        let count = stats.replies.load(Ordering::Relaxed).max(1);
+        let bytes = if replies <= 1 { 1 } else { (received / count) as usize * replies };
+        if let Some(mut reader) = driven.try_lock() {
+            if reader.low_water != bytes {
+                let fd = std::os::fd::AsRawFd::as_raw_fd(&reader.stream);
+                if crate::poll::set_receive_low_water(fd, bytes).is_ok() {
+                    reader.low_water = bytes;
+                }
+            }
+        }
+    }
+
+    /// The socket, for waiting on readiness of several connections at once.
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        std::os::fd::AsRawFd::as_raw_fd(&*self.writer.lock())
+    }
+
+    /// In [`ReceiveMode::Caller`]: reads whatever replies have arrived, without blocking, and
+    /// hands each to its waiter. Returns false when another thread is driving this connection
+    /// (or the connection has its own reader thread), so the caller waits on its reply instead.
+    pub fn drive(&self) -> bool {
+        let Some(driven) = &self.driven else { return false };
+        let Some(mut reader) = driven.try_lock() else { return false };
+        let DrivenReader { stream, framer, buf, .. } = &mut *reader;
+        loop {
+            if self.is_closed() {
+                return true;
+            }
+            let n = match stream.read(buf) {
+                Ok(0) => {
+                    self.shared.fail_all("server closed the connection".to_string());
+                    return true;
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                Err(e) => {
+                    self.shared.fail_all(format!("receive failed: {e}"));
+                    return true;
+                }
+            };
+            self.shared.stats.bytes_received.fetch_add(n as u64, Ordering::Relaxed);
+            if let Err(reason) = dispatch(framer.as_mut(), &buf[..n], &self.shared) {
+                let _ = stream.shutdown(Shutdown::Both);
+                self.shared.fail_all(reason);
+                return true;
+            }
+            if n < buf.len() {
+                // A short read drained the socket; another read would only say EAGAIN.
+                return true;
+            }
+        }
     }
 
     pub fn peer_addr(&self) -> SocketAddr {
@@ -137,29 +254,40 @@ impl Connection {
         parts: &[IoSlice<'_>],
         deadline: Instant,
     ) -> Result<Pending, TransportError> {
+        let pending = self.register(key, deadline)?;
+        self.send(parts, 1)?;
+        Ok(pending)
+    }
+
+    /// Reserves a slot for the reply keyed `key` without sending anything yet, so several
+    /// requests can then go out in one [`Connection::send`]. Blocks while every slot is taken.
+    pub fn register(&self, key: u32, deadline: Instant) -> Result<Pending, TransportError> {
         let completion = Arc::new(Completion::default());
-        {
-            let mut pending = self.shared.pending.lock();
-            loop {
-                if self.is_closed() {
-                    return Err(self.shared.closed_error());
-                }
-                if pending.len() < self.shared.max_in_flight {
-                    break;
-                }
-                if self.shared.slot_freed.wait_until(&mut pending, deadline).timed_out() {
-                    return Err(TransportError::TimedOut {
-                        addr: self.shared.addr,
-                        timeout: deadline.saturating_duration_since(Instant::now()),
-                    });
-                }
+        let mut pending = self.shared.pending.lock();
+        loop {
+            if self.is_closed() {
+                return Err(self.shared.closed_error());
             }
-            if pending.contains_key(&key) {
-                return Err(TransportError::DuplicateKey { addr: self.shared.addr, key });
+            if pending.len() < self.shared.max_in_flight {
+                break;
             }
-            pending.insert(key, Arc::clone(&completion));
+            if self.shared.slot_freed.wait_until(&mut pending, deadline).timed_out() {
+                return Err(TransportError::TimedOut {
+                    addr: self.shared.addr,
+                    timeout: deadline.saturating_duration_since(Instant::now()),
+                });
+            }
         }
-        let pending = Pending { key, completion, shared: Arc::clone(&self.shared) };
+        if pending.contains_key(&key) {
+            return Err(TransportError::DuplicateKey { addr: self.shared.addr, key });
+        }
+        pending.insert(key, Arc::clone(&completion));
+        Ok(Pending { key, completion, shared: Arc::clone(&self.shared) })
+    }
+
+    /// Writes `requests` whole requests, made of `parts`, with as few system calls as the kernel
+    /// allows. A failure fails every request in flight, since the stream is now cut mid-record.
+    pub fn send(&self, parts: &[IoSlice<'_>], requests: u64) -> Result<(), TransportError> {
         let total: usize = parts.iter().map(|p| p.len()).sum();
         let sent = {
             let mut stream = self.writer.lock();
@@ -170,9 +298,9 @@ impl Connection {
             let _ = self.writer.lock().shutdown(Shutdown::Both);
             return Err(TransportError::Send { addr: self.shared.addr, source });
         }
-        self.shared.stats.requests.fetch_add(1, Ordering::Relaxed);
+        self.shared.stats.requests.fetch_add(requests, Ordering::Relaxed);
         self.shared.stats.bytes_sent.fetch_add(total as u64, Ordering::Relaxed);
-        Ok(pending)
+        Ok(())
     }
 
     /// Closes the connection; requests in flight fail with `Closed`.
@@ -231,6 +359,11 @@ impl Pending {
         }
     }
 
+    /// Takes the reply if it has come, without waiting.
+    pub fn try_reply(&self) -> Option<Reply> {
+        self.completion.state.lock().reply.take()
+    }
+
     /// Takes the reply if it has come; otherwise `cx`'s waker is woken when it does (for
     /// futures, on any executor). A reply is handed out once. Timeouts are the caller's to enforce.
     pub fn poll_reply(&self, cx: &mut Context<'_>) -> Poll<Reply> {
@@ -283,11 +416,15 @@ impl Completion {
     }
 }
 
+/// The most iovecs one writev takes (Linux's IOV_MAX).
+const MAX_IOVECS_PER_WRITE: usize = 1024;
+
 fn write_all_vectored(stream: &mut TcpStream, parts: &[IoSlice<'_>]) -> io::Result<()> {
     let mut owned: Vec<IoSlice<'_>> = parts.iter().filter(|p| !p.is_empty()).copied().collect();
     let mut slices = &mut owned[..];
     while !slices.is_empty() {
-        match stream.write_vectored(slices) {
+        let window = slices.len().min(MAX_IOVECS_PER_WRITE);
+        match stream.write_vectored(&slices[..window]) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => IoSlice::advance_slices(&mut slices, n),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -315,7 +452,7 @@ fn read_loop<F: Framer>(mut stream: TcpStream, mut framer: F, shared: &Shared) {
     shared.fail_all(reason);
 }
 
-fn dispatch<F: Framer>(framer: &mut F, mut input: &[u8], shared: &Shared) -> Result<(), String> {
+fn dispatch<F: Framer + ?Sized>(framer: &mut F, mut input: &[u8], shared: &Shared) -> Result<(), String> {
     while !input.is_empty() {
         let (used, frame) = framer.feed(input)?;
         input = &input[used.min(input.len())..];

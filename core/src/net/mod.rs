@@ -4,7 +4,7 @@ mod connection;
 mod error;
 mod socket;
 
-pub use connection::{Connection, ConnectionStats, Framer, Pending};
+pub use connection::{Connection, ConnectionStats, Framer, Pending, ReceiveMode};
 pub use error::TransportError;
 pub use socket::{connect, SocketOptions};
 

@@ -213,3 +213,28 @@ fn a_future_is_woken_when_its_reply_lands() {
         Poll::Pending => panic!("woken without a reply"),
     }
 }
+
+#[test]
+fn a_caller_driven_connection_reads_only_when_driven() {
+    use super::ReceiveMode;
+    let addr = server(|mut s| {
+        let a = read_frame(&mut s);
+        let b = read_frame(&mut s);
+        s.write_all(&[frame(b.0, &b.1), frame(a.0, &a.1)].concat()).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+    });
+    let conn = Connection::connect_with(addr, &options(), 8, LengthKeyFramer::default(), ReceiveMode::Caller)
+        .unwrap();
+    assert_eq!(conn.mode(), ReceiveMode::Caller);
+    let first = send(&conn, 1, b"one");
+    let second = send(&conn, 2, b"two");
+    let fds = [conn.raw_fd()];
+    let mut ready = [false];
+    crate::poll::wait_readable(&fds, &mut ready, Duration::from_secs(5)).unwrap();
+    assert!(ready[0]);
+    assert!(first.try_reply().is_none(), "nothing is read until someone drives");
+    conn.wake_after_replies(2);
+    assert!(conn.drive());
+    assert_eq!(first.try_reply().unwrap().unwrap(), &b"one"[..]);
+    assert_eq!(second.try_reply().unwrap().unwrap(), &b"two"[..]);
+}

@@ -13,8 +13,15 @@ use crate::proto::nfs3::{Failed, Procedure, WriteArgs};
 use crate::proto::{NFS_PROGRAM, NFS_VERSION};
 use crate::{Error, Result};
 
-use super::channel::Reply;
+use super::channel::{Call, Reply};
 use super::{decode_result, Client, InFlight, WriteHead};
+
+/// Calls gathered into one write at most; beyond this a batch sends what it has.
+const MAX_CALLS_PER_FLUSH: usize = 64;
+
+/// In run-to-completion mode, how often a batch waiting on another driving thread checks
+/// whether it should take over.
+const HANDOFF_CHECK: Duration = Duration::from_millis(1);
 
 /// Slots whose replies have landed, in landing order.
 #[derive(Default)]
@@ -78,6 +85,10 @@ pub struct Batch<'a> {
     wakers: Vec<Waker>,
     free: Vec<usize>,
     ready: Arc<ReadyQueue>,
+    /// Slots registered but not yet sent, and how many may wait before a flush: under half a
+    /// connection's reply slots, so unsent calls never hold every slot.
+    unsent: Vec<usize>,
+    unsent_max: usize,
 }
 
 impl std::fmt::Debug for Batch<'_> {
@@ -102,6 +113,8 @@ impl Client {
             wakers,
             free: (0..capacity).rev().collect(),
             ready,
+            unsent: Vec::with_capacity(capacity),
+            unsent_max: (self.inner.opts.max_in_flight / 2).clamp(1, MAX_CALLS_PER_FLUSH),
         }
     }
 }
@@ -119,7 +132,7 @@ impl<'a> Batch<'a> {
     pub fn submit<P: Procedure>(&mut self, args: &P::Args<'_>, tag: u64) -> Result<()> {
         let slot = self.take_slot()?;
         let call = self.client.inner.nfs.encode(NFS_PROGRAM, NFS_VERSION, P::NUMBER, P::NAME, args, &[]);
-        self.launch(slot, self.client.inner.nfs.send(call), tag)
+        self.launch(slot, call, tag)
     }
 
     /// Sends a WRITE whose data goes out from `args.data` in place (the batch borrows it).
@@ -133,7 +146,7 @@ impl<'a> Batch<'a> {
             &WriteHead(args),
             args.data,
         );
-        self.launch(slot, self.client.inner.nfs.send(call), tag)
+        self.launch(slot, call, tag)
     }
 
     fn take_slot(&mut self) -> Result<usize> {
@@ -142,12 +155,15 @@ impl<'a> Batch<'a> {
             .ok_or_else(|| Error::InvalidArgument(format!("batch is full ({} in flight)", self.slots.len())))
     }
 
-    fn launch(&mut self, slot: usize, sent: Result<InFlight<'a>>, tag: u64) -> Result<()> {
-        match sent {
+    /// Registers the call on a connection; it goes out with the others at the next flush.
+    fn launch(&mut self, slot: usize, call: Call<'a>, tag: u64) -> Result<()> {
+        if self.unsent.len() >= self.unsent_max {
+            self.flush();
+        }
+        match self.client.inner.nfs.register(call) {
             Ok(inflight) => {
                 self.slots[slot] = Some(Submitted { inflight, tag, landed: None });
-                // Registers the slot's waker; a reply that already landed queues the slot at once.
-                self.check(slot);
+                self.unsent.push(slot);
                 Ok(())
             }
             Err(e) => {
@@ -155,6 +171,23 @@ impl<'a> Batch<'a> {
                 Err(e)
             }
         }
+    }
+
+    /// Sends every submitted call not yet sent: one gathered write per connection, so many
+    /// small calls cost one system call. [`Batch::reap`] flushes first; call this to send early.
+    pub fn flush(&mut self) {
+        if self.unsent.is_empty() {
+            return;
+        }
+        let slots = std::mem::take(&mut self.unsent);
+        let calls: Vec<&InFlight<'a>> =
+            slots.iter().filter_map(|&slot| self.slots[slot].as_ref().map(|s| &s.inflight)).collect();
+        self.client.inner.nfs.send_registered(&calls);
+        for &slot in &slots {
+            self.check(slot);
+        }
+        self.unsent = slots;
+        self.unsent.clear();
     }
 
     /// Polls one slot; when its reply is there, queues it as ready.
@@ -170,6 +203,7 @@ impl<'a> Batch<'a> {
     /// Moves completed calls into `out` until at least `min` have been reaped this call or
     /// `timeout` passes; returns how many were reaped. Calls whose deadline passed are re-sent.
     pub fn reap(&mut self, out: &mut Vec<BatchReply>, min: usize, timeout: Duration) -> usize {
+        self.flush();
         let until = Instant::now() + timeout;
         let mut reaped = 0;
         loop {
@@ -184,6 +218,17 @@ impl<'a> Batch<'a> {
                 return reaped;
             }
             let wake_by = self.next_deadline().map_or(until, |d| d.min(until));
+            let channel = &self.client.inner.nfs;
+            if channel.caller_driven() && channel.drive() {
+                // Run-to-completion: this thread read the replies itself; wait on the sockets.
+                if self.ready.slots.lock().is_empty() {
+                    channel.await_readable(wake_by);
+                    channel.drive();
+                }
+                continue;
+            }
+            let wake_by =
+                if channel.caller_driven() { wake_by.min(Instant::now() + HANDOFF_CHECK) } else { wake_by };
             let mut queue = self.ready.slots.lock();
             if queue.is_empty() {
                 self.ready.landed.wait_until(&mut queue, wake_by);
@@ -214,6 +259,8 @@ impl<'a> Batch<'a> {
             Ok(record) => channel.accept(submitted.inflight, record),
             Err(e) => match channel.resend(submitted.inflight, e) {
                 Ok(inflight) => {
+                    // Re-sent already: it must not go out again with the next flush.
+                    self.unsent.retain(|&s| s != slot);
                     self.slots[slot] = Some(Submitted { inflight, tag: submitted.tag, landed: None });
                     self.check(slot);
                     return false;
@@ -247,6 +294,8 @@ impl<'a> Batch<'a> {
             let e = nfsx_core::net::TransportError::TimedOut { addr: server, timeout };
             match self.client.inner.nfs.resend(submitted.inflight, e) {
                 Ok(inflight) => {
+                    // Re-sent already: it must not go out again with the next flush.
+                    self.unsent.retain(|&s| s != slot);
                     self.slots[slot] = Some(Submitted { inflight, tag: submitted.tag, landed: None });
                     self.check(slot);
                 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use nfsx_core::net::{Connection, Pending, SocketOptions, TransportError};
+use nfsx_core::net::{Connection, Pending, ReceiveMode, SocketOptions, TransportError};
 use parking_lot::RwLock;
 
 use super::stats::{self, OpCounters, OP_SLOTS};
@@ -59,6 +59,15 @@ pub struct ConnectionStats {
     pub unmatched_replies: u64,
 }
 
+/// How often a thread waiting in run-to-completion mode checks whether the driving thread left.
+const DRIVER_HANDOFF_CHECK: Duration = Duration::from_millis(1);
+/// Replies waited for at once while driving: fewer wake-ups, each reading more.
+const MAX_COALESCED_REPLIES: usize = 16;
+/// The longest a coalescing wait delays a reply that has already arrived.
+const COALESCE_WAIT: Duration = Duration::from_micros(500);
+/// Longest single wait for readability while driving.
+const DRIVER_POLL_SLICE: Duration = Duration::from_millis(100);
+
 /// Largest reply record accepted: the biggest READ payload plus room for the headers before it.
 fn max_record_len(max_payload: usize) -> usize {
     max_payload + 64 * 1024
@@ -77,6 +86,8 @@ pub struct ChannelConfig {
     pub retry: RetryPolicy,
     /// Of each server address's connections, how many carry only metadata (`mdconnect`).
     pub mdconnect: usize,
+    /// Reader threads, or callers that drive their own receives (`rtc`).
+    pub receive_mode: ReceiveMode,
 }
 
 pub struct Channel {
@@ -87,6 +98,7 @@ pub struct Channel {
     credential: Credential,
     xids: Arc<XidAllocator>,
     retry: RetryPolicy,
+    receive_mode: ReceiveMode,
     stats: ChannelStats,
 }
 
@@ -142,6 +154,7 @@ pub struct InFlight<'a> {
     /// When this attempt was sent, for its timeout.
     attempt_sent_at: Instant,
     lane: usize,
+    conn: Arc<Connection>,
     pending: Pending,
     attempts: u32,
 }
@@ -191,6 +204,7 @@ impl Channel {
             credential,
             xids,
             retry: config.retry,
+            receive_mode: config.receive_mode,
             stats: ChannelStats::default(),
         }
     }
@@ -227,11 +241,12 @@ impl Channel {
         }
         let mut socket = self.socket.clone();
         socket.local_addr = slot.local;
-        let conn = Arc::new(Connection::connect(
+        let conn = Arc::new(Connection::connect_with(
             slot.server,
             &socket,
             self.max_in_flight,
             RecordFramer::new(self.max_record),
+            self.receive_mode,
         )?);
         *guard = Some(Arc::clone(&conn));
         Ok(conn)
@@ -309,24 +324,44 @@ impl Channel {
         self.send_attempt(call, 0, None)
     }
 
-    fn send_attempt<'a>(
+    fn send_attempt<'a>(&self, call: Call<'a>, attempts: u32, avoid: Option<usize>) -> Result<InFlight<'a>> {
+        self.place(call, attempts, avoid, true)
+    }
+
+    /// Reserves a reply slot for `call` on the least-loaded connection without sending it; send
+    /// it with others through [`Channel::send_registered`], one system call per connection.
+    pub fn register<'a>(&self, call: Call<'a>) -> Result<InFlight<'a>> {
+        self.stats.calls.fetch_add(1, Ordering::Relaxed);
+        self.place(call, 0, None, false)
+    }
+
+    fn place<'a>(
         &self,
         call: Call<'a>,
         mut attempts: u32,
         mut avoid: Option<usize>,
+        send: bool,
     ) -> Result<InFlight<'a>> {
         loop {
             let lane = self.pick_lane(call.bulk, avoid);
             let deadline = Instant::now() + self.retry.timeout;
-            let sent = self.connection(lane).and_then(|conn| conn.call(call.xid, &call.parts(), deadline));
-            match sent {
-                Ok(pending) => {
+            let placed = self.connection(lane).and_then(|conn| {
+                let pending = if send {
+                    conn.call(call.xid, &call.parts(), deadline)?
+                } else {
+                    conn.register(call.xid, deadline)?
+                };
+                Ok((conn, pending))
+            });
+            match placed {
+                Ok((conn, pending)) => {
                     let now = Instant::now();
                     return Ok(InFlight {
                         call,
                         sent_at: now,
                         attempt_sent_at: now,
                         lane,
+                        conn,
                         pending,
                         attempts,
                     });
@@ -340,10 +375,36 @@ impl Channel {
         }
     }
 
+    /// Sends registered calls, all of one connection's in one gathered write. A failed write
+    /// fails that connection's calls, which then come back through the usual re-send path.
+    pub fn send_registered(&self, calls: &[&InFlight<'_>]) {
+        let mut done = vec![false; calls.len()];
+        for first in 0..calls.len() {
+            if done[first] {
+                continue;
+            }
+            let conn = &calls[first].conn;
+            let mut parts = Vec::with_capacity(3 * calls.len());
+            let mut count = 0;
+            for (i, call) in calls.iter().enumerate().skip(first) {
+                if !done[i] && Arc::ptr_eq(&call.conn, conn) {
+                    parts.extend(call.call.parts());
+                    done[i] = true;
+                    count += 1;
+                }
+            }
+            // Errors surface through each call's reply, as Closed.
+            let _ = conn.send(&parts, count);
+        }
+    }
+
     /// Waits for a reply, re-sending the same call (same XID, so the server's duplicate request
     /// cache recognises it) after a timeout or a broken connection, on another connection when
     /// there is one.
     pub fn wait<'a>(&self, mut inflight: InFlight<'a>) -> Result<Reply> {
+        if self.receive_mode == ReceiveMode::Caller {
+            return self.wait_driving(inflight);
+        }
         loop {
             let deadline = inflight.attempt_sent_at + self.retry.timeout;
             match inflight.pending.wait(deadline) {
@@ -351,6 +412,88 @@ impl Channel {
                 Err(e) => inflight = self.resend(inflight, e)?,
             }
         }
+    }
+
+    /// Run-to-completion: this thread reads the replies itself (its own and any others that
+    /// arrive) until its own is there, unless another thread is already doing so.
+    fn wait_driving<'a>(&self, mut inflight: InFlight<'a>) -> Result<Reply> {
+        loop {
+            let deadline = inflight.attempt_sent_at + self.retry.timeout;
+            let outcome = loop {
+                if let Some(outcome) = inflight.pending.try_reply() {
+                    break outcome;
+                }
+                if Instant::now() >= deadline {
+                    break Err(TransportError::TimedOut {
+                        addr: inflight.server(),
+                        timeout: self.retry.timeout,
+                    });
+                }
+                if self.drive() {
+                    if let Some(outcome) = inflight.pending.try_reply() {
+                        break outcome;
+                    }
+                    self.await_readable(deadline);
+                } else {
+                    // Another thread drives; its dispatch wakes us, or we take over when it leaves.
+                    let slice = (Instant::now() + DRIVER_HANDOFF_CHECK).min(deadline);
+                    match inflight.pending.wait(slice) {
+                        Err(TransportError::TimedOut { .. }) => {}
+                        outcome => break outcome,
+                    }
+                }
+            };
+            match outcome {
+                Ok(record) => return self.accept(inflight, record),
+                Err(e) => inflight = self.resend(inflight, e)?,
+            }
+        }
+    }
+
+    /// Whether this channel's callers drive their own receives (`rtc`).
+    pub fn caller_driven(&self) -> bool {
+        self.receive_mode == ReceiveMode::Caller
+    }
+
+    /// Reads and dispatches whatever replies have arrived on every connection, without
+    /// blocking. False when there is nothing to drive here (reader threads, or another thread
+    /// is driving), so the caller should wait on its reply instead.
+    pub fn drive(&self) -> bool {
+        let mut drove = false;
+        for lane in &self.lanes {
+            let conn = lane.conn.read().clone();
+            if let Some(conn) = conn {
+                drove |= conn.drive();
+            }
+        }
+        drove
+    }
+
+    /// Blocks until a connection has something to read or `until` passes (at most a short
+    /// slice, so deadlines elsewhere are noticed). With many calls in flight it waits for a
+    /// quarter of them to be answered, or [`COALESCE_WAIT`], whichever comes first.
+    pub fn await_readable(&self, until: Instant) {
+        let mut coalescing = false;
+        for lane in &self.lanes {
+            if let Some(conn) = lane.conn.read().as_ref() {
+                let batch = (conn.in_flight() / 4).min(MAX_COALESCED_REPLIES);
+                conn.wake_after_replies(batch);
+                coalescing |= batch > 1;
+            }
+        }
+        let until = if coalescing { until.min(Instant::now() + COALESCE_WAIT) } else { until };
+        let fds: Vec<_> = self
+            .lanes
+            .iter()
+            .filter_map(|lane| lane.conn.read().as_ref().filter(|c| !c.is_closed()).map(|c| c.raw_fd()))
+            .collect();
+        let timeout = until.saturating_duration_since(Instant::now()).min(DRIVER_POLL_SLICE);
+        if fds.is_empty() {
+            std::thread::sleep(timeout);
+            return;
+        }
+        let mut ready = vec![false; fds.len()];
+        let _ = nfsx_core::poll::wait_readable(&fds, &mut ready, timeout);
     }
 
     /// When the current attempt of `inflight` times out.

@@ -16,6 +16,10 @@ use crate::{Error, Result};
 use super::channel::Call;
 use super::{decode_result, Client, InFlight, WriteHead};
 
+/// How soon a future in run-to-completion mode, which has no reader thread to wake it, polls
+/// its connection again.
+const RTC_REPOLL: std::time::Duration = std::time::Duration::from_micros(200);
+
 enum State<'a> {
     Unsent(Call<'a>),
     Waiting { inflight: InFlight<'a>, alarm_set_for: Option<Instant> },
@@ -56,10 +60,17 @@ where
                 },
                 State::Waiting { inflight, alarm_set_for } => {
                     let deadline = channel.deadline(&inflight);
+                    if channel.caller_driven() {
+                        // No reader thread: read whatever has arrived before looking.
+                        channel.drive();
+                    }
                     let outcome = match inflight.poll_reply(cx) {
                         Poll::Ready(outcome) => outcome,
                         Poll::Pending if Instant::now() < deadline => {
-                            if alarm_set_for != Some(deadline) {
+                            if channel.caller_driven() {
+                                // Nobody else reads the socket: look again shortly.
+                                this.client.inner.timer.wake_at(Instant::now() + RTC_REPOLL, cx.waker());
+                            } else if alarm_set_for != Some(deadline) {
                                 this.client.inner.timer.wake_at(deadline, cx.waker());
                             }
                             this.state = State::Waiting { inflight, alarm_set_for: Some(deadline) };

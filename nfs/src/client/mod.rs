@@ -18,7 +18,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use nfsx_core::net::SocketOptions;
+use nfsx_core::net::{ReceiveMode, SocketOptions};
 
 use crate::proto::nfs3::{self, Failed, Fattr3, FileHandle, FsinfoArgs, FsinfoOk, Procedure, WriteArgs};
 use crate::proto::{
@@ -158,6 +158,7 @@ impl Client {
             max_payload: opts.rsize.max(opts.wsize) as usize,
             retry,
             mdconnect: opts.mdconnect,
+            receive_mode: if opts.run_to_completion { ReceiveMode::Caller } else { ReceiveMode::Thread },
         };
         let nfs = Channel::new(&servers, &opts.local_addrs, config, credential.clone(), Arc::clone(&xids));
         nfs.connect_all()?;
@@ -365,6 +366,7 @@ fn bootstrap_config(socket: SocketOptions, retry: RetryPolicy) -> ChannelConfig 
         max_payload: BOOTSTRAP_MAX_PAYLOAD,
         retry: RetryPolicy { hard: false, ..retry },
         mdconnect: 0,
+        receive_mode: ReceiveMode::Thread,
     }
 }
 

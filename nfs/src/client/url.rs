@@ -46,6 +46,9 @@ pub struct MountOptions {
     pub reserved_port: bool,
     /// Lifetime of cached name-to-handle entries (`actimeo`, seconds).
     pub name_cache_ttl: Duration,
+    /// No reader threads: a waiting caller reads replies itself (`rtc`), the lowest CPU and
+    /// latency when one thread drives the client, typically through a batch.
+    pub run_to_completion: bool,
 }
 
 pub const DEFAULT_IO_SIZE: u32 = 1 << 20;
@@ -76,6 +79,7 @@ impl MountOptions {
             hard: false,
             reserved_port: true,
             name_cache_ttl: Duration::from_secs(3),
+            run_to_completion: false,
         }
     }
 
@@ -171,6 +175,7 @@ impl MountOptions {
             "hard" => self.hard = flag(key, value)?,
             "soft" => self.hard = !flag(key, value)?,
             "resvport" => self.reserved_port = flag(key, value)?,
+            "rtc" => self.run_to_completion = flag(key, value)?,
             "noresvport" => self.reserved_port = !flag(key, value)?,
             "actimeo" => self.name_cache_ttl = Duration::from_secs(num(key, value)?),
             "version" if value == "3" => {}
@@ -248,7 +253,7 @@ mod tests {
     #[test]
     fn parses_a_full_url() {
         let o = MountOptions::parse(
-            "nfs://127.0.0.1:2050/vfs/a%20b?uid=5&gid=6&mountport=20048&rsize=65536&wsize=131072&nconnect=4&addrs=127.0.0.2,127.0.0.3&localaddrs=127.0.0.1&timeo=5&retrans=2&hard=1&resvport=0&mdconnect=2&sndbuf=1048576&rcvbuf=2097152",
+            "nfs://127.0.0.1:2050/vfs/a%20b?uid=5&gid=6&mountport=20048&rsize=65536&wsize=131072&nconnect=4&addrs=127.0.0.2,127.0.0.3&localaddrs=127.0.0.1&timeo=5&retrans=2&hard=1&resvport=0&mdconnect=2&sndbuf=1048576&rcvbuf=2097152&rtc=1",
         )
         .unwrap();
         assert_eq!(o.host, "127.0.0.1");

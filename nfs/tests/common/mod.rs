@@ -73,11 +73,25 @@ pub fn mem_scratch(test: &str) -> Scratch {
     scratch(&server().mem_url, test, None)
 }
 
-fn scratch(url: &str, test: &str, local_root: Option<&PathBuf>) -> Scratch {
+/// `base` + `path` + `query`, plus the options in `NFSX_TEST_OPTIONS` (how `ci/test` runs the
+/// whole suite again in run-to-completion mode, `rtc=1`).
+pub fn url(base: &str, path: &str, query: &str) -> String {
+    let extra = std::env::var("NFSX_TEST_OPTIONS").unwrap_or_default();
+    let options: Vec<&str> = [query, extra.as_str()].into_iter().filter(|q| !q.is_empty()).collect();
+    let path = if path.is_empty() { String::new() } else { format!("/{}", path.trim_start_matches('/')) };
+    if options.is_empty() {
+        format!("{base}{path}")
+    } else {
+        format!("{base}{path}?{}", options.join("&"))
+    }
+}
+
+fn scratch(base: &str, test: &str, local_root: Option<&PathBuf>) -> Scratch {
     let name = unique(test);
-    let root = Client::mount(url).unwrap_or_else(|e| panic!("mount {url}: {e}"));
+    let root_url = url(base, "", "");
+    let root = Client::mount(&root_url).unwrap_or_else(|e| panic!("mount {root_url}: {e}"));
     root.mkdir(&name, 0o777).unwrap();
-    let client = Client::mount(&format!("{url}/{name}")).unwrap();
+    let client = Client::mount(&url(base, &name, "")).unwrap();
     let local = local_root.map(|r| r.join(&name)).unwrap_or_default();
     Scratch { client, name, local }
 }
