@@ -39,21 +39,18 @@ impl ThreadWork for Getattr {
         let mut out = ThreadPhase::new();
         let (client, fh) = (&self.client, &self.fh);
         pipeline(
+            client,
             self.qd,
             self.limit,
             true,
             ctl,
             &mut out,
-            |_| {
+            |batch, tag, _| {
                 let args = GetattrArgs { object: fh.as_fh() };
-                let inflight =
-                    client.start::<nfs3::Getattr>(&args).map_err(|e| describe_err("GETATTR", e))?;
-                Ok((inflight, ()))
+                batch.submit::<nfs3::Getattr>(&args, tag).map_err(|e| describe_err("GETATTR", e))
             },
-            |inflight, (), _| {
-                client
-                    .finish::<nfs3::Getattr, _>(inflight, |_| ())
-                    .map_err(|e| describe_err("GETATTR", e))?;
+            |reply, (), _| {
+                reply.decode::<nfs3::Getattr, _>(|_| ()).map_err(|e| describe_err("GETATTR", e))?;
                 Ok(0)
             },
         )?;

@@ -97,12 +97,13 @@ impl Io {
         let client = &self.client;
         let bs = self.bs;
         pipeline(
+            client,
             self.qd,
             self.order.len() as u64,
             timed,
             ctl,
             &mut out,
-            |i| {
+            |batch, tag, i| {
                 let block = self.order[i as usize];
                 let args = WriteArgs {
                     file: self.fh.as_fh(),
@@ -111,13 +112,12 @@ impl Io {
                     stable: StableHow::Unstable,
                     data: self.block(block),
                 };
-                let f = client.start_write(&args).map_err(|e| describe_err("WRITE", e))?;
-                Ok((f, ()))
+                batch.submit_write(&args, tag).map_err(|e| describe_err("WRITE", e))?;
+                Ok(())
             },
-            |f, (), _| {
-                let n = client
-                    .finish::<nfs3::Write, _>(f, |ok| ok.count)
-                    .map_err(|e| describe_err("WRITE", e))?;
+            |reply, (), _| {
+                let n =
+                    reply.decode::<nfs3::Write, _>(|ok| ok.count).map_err(|e| describe_err("WRITE", e))?;
                 if n as u64 != bs {
                     return Err(format!("short WRITE: {n} of {bs} bytes"));
                 }
@@ -134,20 +134,21 @@ impl Io {
         let client = &self.client;
         let bs = self.bs;
         pipeline(
+            client,
             self.qd,
             self.written,
             ctl.timed,
             ctl,
             &mut out,
-            |i| {
+            |batch, tag, i| {
                 let block = self.order[i as usize];
                 let args = ReadArgs { file: self.fh.as_fh(), offset: block * bs, count: bs as u32 };
-                let f = client.start::<nfs3::Read>(&args).map_err(|e| describe_err("READ", e))?;
-                Ok((f, block))
+                batch.submit::<nfs3::Read>(&args, tag).map_err(|e| describe_err("READ", e))?;
+                Ok(block)
             },
-            |f, block, out| {
-                let (n, bad) = client
-                    .finish::<nfs3::Read, _>(f, |ok| {
+            |reply, block, out| {
+                let (n, bad) = reply
+                    .decode::<nfs3::Read, _>(|ok| {
                         let bad = if self.verify {
                             pattern::first_difference(ok.data, self.block(block))
                         } else {

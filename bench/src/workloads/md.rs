@@ -6,7 +6,6 @@
 
 use std::sync::OnceLock;
 
-use nfsx::client::InFlight;
 use nfsx::proto::nfs3::{
     self, CreateArgs, CreateHow, DirOpArgs, FileHandle, GetattrArgs, ReadArgs, RemoveArgs, Sattr3, StableHow,
     WriteArgs,
@@ -107,53 +106,62 @@ impl Md {
         let sattr = Sattr3 { mode: Some(0o644), ..Sattr3::default() };
         // A CREATE and its WRITE are one operation: the WRITE goes out when the CREATE's reply
         // gives the handle, and the operation's latency runs from the CREATE to the WRITE's reply.
-        let mut queue: std::collections::VecDeque<(InFlight<'_>, Step, std::time::Instant)> =
-            std::collections::VecDeque::with_capacity(this.qd);
+        let mut batch = client.batch(this.qd);
+        let mut steps: Vec<Option<(Step, std::time::Instant)>> = (0..this.qd).map(|_| None).collect();
+        let mut free: Vec<usize> = (0..this.qd).rev().collect();
+        let mut replies = Vec::with_capacity(this.qd);
         let mut next = 0u64;
         loop {
-            while queue.len() < this.qd && next < this.files && ctl.open() {
-                let t0 = std::time::Instant::now();
+            while next < this.files && ctl.open() {
+                let Some(slot) = free.pop() else { break };
                 let name = this.name(next);
                 let args = CreateArgs {
                     where_: DirOpArgs { dir: this.dir.as_fh(), name: name.as_bytes() },
                     how: CreateHow::Unchecked(sattr),
                 };
-                let inflight = client.start::<nfs3::Create>(&args).map_err(|e| describe_err("CREATE", e))?;
-                queue.push_back((inflight, Step::Create(next), t0));
+                batch.submit::<nfs3::Create>(&args, slot as u64).map_err(|e| describe_err("CREATE", e))?;
+                steps[slot] = Some((Step::Create(next), std::time::Instant::now()));
                 next += 1;
             }
-            let Some((inflight, step, t0)) = queue.pop_front() else {
+            if batch.in_flight() == 0 {
                 break;
-            };
-            match step {
-                Step::Create(i) => {
-                    let fh = client
-                        .finish::<nfs3::Create, _>(inflight, |ok| ok.obj.map(|fh| fh.to_owned()))
-                        .map_err(|e| describe_err("CREATE", e))?
-                        .ok_or("the server's CREATE reply has no file handle")?;
-                    let _ = this.fhs[i as usize].set(fh);
-                    if data.is_empty() {
-                        ctl.done(&mut out, t0, 0);
-                        continue;
+            }
+            batch.reap(&mut replies, 1, super::REPLY_WAIT);
+            for reply in replies.drain(..) {
+                let slot = reply.tag as usize;
+                let (step, t0) = steps[slot].take().ok_or("internal: a reply for an idle slot")?;
+                match step {
+                    Step::Create(i) => {
+                        let fh = reply
+                            .decode::<nfs3::Create, _>(|ok| ok.obj.map(|fh| fh.to_owned()))
+                            .map_err(|e| describe_err("CREATE", e))?
+                            .ok_or("the server's CREATE reply has no file handle")?;
+                        let _ = this.fhs[i as usize].set(fh);
+                        if data.is_empty() {
+                            ctl.done(&mut out, t0, 0);
+                            free.push(slot);
+                            continue;
+                        }
+                        let args = WriteArgs {
+                            file: this.fh(i)?.as_fh(),
+                            offset: 0,
+                            count: data.len() as u32,
+                            stable: StableHow::FileSync,
+                            data,
+                        };
+                        batch.submit_write(&args, slot as u64).map_err(|e| describe_err("WRITE", e))?;
+                        steps[slot] = Some((Step::Write, t0));
                     }
-                    let args = WriteArgs {
-                        file: this.fh(i)?.as_fh(),
-                        offset: 0,
-                        count: data.len() as u32,
-                        stable: StableHow::FileSync,
-                        data,
-                    };
-                    let inflight = client.start_write(&args).map_err(|e| describe_err("WRITE", e))?;
-                    queue.push_back((inflight, Step::Write, t0));
-                }
-                Step::Write => {
-                    let n = client
-                        .finish::<nfs3::Write, _>(inflight, |ok| ok.count)
-                        .map_err(|e| describe_err("WRITE", e))?;
-                    if n as usize != data.len() {
-                        return Err(format!("short WRITE: {n} of {} bytes", data.len()));
+                    Step::Write => {
+                        let n = reply
+                            .decode::<nfs3::Write, _>(|ok| ok.count)
+                            .map_err(|e| describe_err("WRITE", e))?;
+                        if n as usize != data.len() {
+                            return Err(format!("short WRITE: {n} of {} bytes", data.len()));
+                        }
+                        ctl.done(&mut out, t0, n as u64);
+                        free.push(slot);
                     }
-                    ctl.done(&mut out, t0, n as u64);
                 }
             }
         }
@@ -172,38 +180,40 @@ impl ThreadWork for Md {
         let client = &this.client;
         match phase {
             "stat" => pipeline(
+                client,
                 this.qd,
                 this.created,
                 false,
                 ctl,
                 &mut out,
-                |i| {
+                |batch, tag, i| {
                     let args = GetattrArgs { object: this.fh(i)?.as_fh() };
-                    let f = client.start::<nfs3::Getattr>(&args).map_err(|e| describe_err("GETATTR", e))?;
-                    Ok((f, ()))
+                    batch.submit::<nfs3::Getattr>(&args, tag).map_err(|e| describe_err("GETATTR", e))?;
+                    Ok(())
                 },
-                |f, (), _| {
-                    client.finish::<nfs3::Getattr, _>(f, |_| ()).map_err(|e| describe_err("GETATTR", e))?;
+                |reply, (), _| {
+                    reply.decode::<nfs3::Getattr, _>(|_| ()).map_err(|e| describe_err("GETATTR", e))?;
                     Ok(0)
                 },
             )?,
             "read" => {
                 let want = &this.data[..this.file_size as usize];
                 pipeline(
+                    client,
                     this.qd,
                     this.created,
                     false,
                     ctl,
                     &mut out,
-                    |i| {
+                    |batch, tag, i| {
                         let args =
                             ReadArgs { file: this.fh(i)?.as_fh(), offset: 0, count: want.len() as u32 };
-                        let f = client.start::<nfs3::Read>(&args).map_err(|e| describe_err("READ", e))?;
-                        Ok((f, ()))
+                        batch.submit::<nfs3::Read>(&args, tag).map_err(|e| describe_err("READ", e))?;
+                        Ok(())
                     },
-                    |f, (), out| {
-                        let (n, bad) = client
-                            .finish::<nfs3::Read, _>(f, |ok| {
+                    |reply, (), out| {
+                        let (n, bad) = reply
+                            .decode::<nfs3::Read, _>(|ok| {
                                 let bad =
                                     if this.verify { pattern::first_difference(ok.data, want) } else { None };
                                 (ok.data.len(), bad)
@@ -219,20 +229,21 @@ impl ThreadWork for Md {
                 )?
             }
             "remove" => pipeline(
+                client,
                 this.qd,
                 this.created,
                 false,
                 ctl,
                 &mut out,
-                |i| {
+                |batch, tag, i| {
                     let name = this.name(i);
                     let args =
                         RemoveArgs { object: DirOpArgs { dir: this.dir.as_fh(), name: name.as_bytes() } };
-                    let f = client.start::<nfs3::Remove>(&args).map_err(|e| describe_err("REMOVE", e))?;
-                    Ok((f, ()))
+                    batch.submit::<nfs3::Remove>(&args, tag).map_err(|e| describe_err("REMOVE", e))?;
+                    Ok(())
                 },
-                |f, (), _| {
-                    client.finish::<nfs3::Remove, _>(f, |_| ()).map_err(|e| describe_err("REMOVE", e))?;
+                |reply, (), _| {
+                    reply.decode::<nfs3::Remove, _>(|_| ()).map_err(|e| describe_err("REMOVE", e))?;
                     Ok(0)
                 },
             )?,

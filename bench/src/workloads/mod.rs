@@ -8,13 +8,12 @@ pub mod getattr;
 pub mod io;
 pub mod md;
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use nfsx::client::InFlight;
+use nfsx::client::{Batch, BatchReply};
 use nfsx::Client;
 use serde_json::{json, Map, Value};
 
@@ -81,33 +80,48 @@ pub struct PhaseSpec {
     pub verifies: bool,
 }
 
-/// Runs up to `qd` requests at once: `start(i)` sends request `i` and `finish` waits for the
-/// oldest, until `limit` requests were sent or the phase closed. Replies are awaited in order.
+/// Runs up to `qd` requests at once through one [`Batch`] (its calls go out together and come
+/// back in completion order): `start` submits request `i` under `tag` and `finish` handles its
+/// reply, until `limit` requests were sent or the phase closed.
+#[allow(clippy::too_many_arguments)]
 pub fn pipeline<'a, T>(
+    client: &Client,
     qd: usize,
     limit: u64,
     timed: bool,
     ctl: &PhaseCtl,
     out: &mut ThreadPhase,
-    mut start: impl FnMut(u64) -> Result<(InFlight<'a>, T), String>,
-    mut finish: impl FnMut(InFlight<'a>, T, &mut ThreadPhase) -> Result<u64, String>,
+    mut start: impl FnMut(&mut Batch<'a>, u64, u64) -> Result<T, String>,
+    mut finish: impl FnMut(BatchReply, T, &mut ThreadPhase) -> Result<u64, String>,
 ) -> Result<(), String> {
-    let mut queue: VecDeque<(InFlight<'a>, T, Instant)> = VecDeque::with_capacity(qd);
+    let mut batch = client.batch(qd);
+    let mut waiting: Vec<Option<(T, Instant)>> = (0..qd).map(|_| None).collect();
+    let mut free: Vec<usize> = (0..qd).rev().collect();
+    let mut replies = Vec::with_capacity(qd);
     let mut next = 0u64;
     loop {
-        while queue.len() < qd && next < limit && (!timed || ctl.open()) {
+        while next < limit && (!timed || ctl.open()) {
+            let Some(slot) = free.pop() else { break };
             let t0 = Instant::now();
-            let (inflight, tag) = start(next)?;
-            queue.push_back((inflight, tag, t0));
+            waiting[slot] = Some((start(&mut batch, slot as u64, next)?, t0));
             next += 1;
         }
-        let Some((inflight, tag, t0)) = queue.pop_front() else {
+        if batch.in_flight() == 0 {
             return Ok(());
-        };
-        let bytes = finish(inflight, tag, out)?;
-        ctl.done(out, t0, bytes);
+        }
+        batch.reap(&mut replies, 1, REPLY_WAIT);
+        for reply in replies.drain(..) {
+            let slot = reply.tag as usize;
+            let (tag, t0) = waiting[slot].take().ok_or("internal: a reply for an idle slot")?;
+            let bytes = finish(reply, tag, out)?;
+            ctl.done(out, t0, bytes);
+            free.push(slot);
+        }
     }
 }
+
+/// How long one wait for replies may last before the batch checks its deadlines again.
+pub const REPLY_WAIT: Duration = Duration::from_secs(1);
 
 pub fn describe_err(what: &str, e: nfsx::Error) -> String {
     format!("{what}: {e}")
@@ -120,9 +134,22 @@ pub fn run_prefix(client: &str) -> String {
     format!("nfsx-bench-{client}-{}-{nanos:08x}", std::process::id())
 }
 
-/// Mounts, with a clear message for the usual mistakes.
+/// Mounts, with a clear message for the usual mistakes. Each benchmark thread drives its own
+/// client, which is what run-to-completion mode is for, so `rtc=1` is added unless the URL
+/// chooses (`rtc=0` measures the reader-thread mode).
 pub fn mount(url: &str) -> Result<Client, String> {
-    Client::mount(url).map_err(|e| format!("cannot mount {url}: {e}"))
+    let url = with_default_option(url, "rtc", "1");
+    Client::mount(&url).map_err(|e| format!("cannot mount {url}: {e}"))
+}
+
+fn with_default_option(url: &str, key: &str, value: &str) -> String {
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    if query.split('&').any(|pair| pair.split('=').next() == Some(key)) {
+        url.to_string()
+    } else {
+        let sep = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{sep}{key}={value}")
+    }
 }
 
 /// The workload's parameters, as reported with every phase.
