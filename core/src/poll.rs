@@ -26,6 +26,24 @@ pub fn wait_readable(fds: &[RawFd], ready: &mut [bool], timeout: Duration) -> io
     Ok(n as usize)
 }
 
+/// Blocks until `fd` can take more bytes or has bytes to read, or `timeout` passes. A sender
+/// that also receives on the same thread waits with this, so it never blocks on a full send
+/// buffer while the peer waits for it to read.
+pub fn wait_writable_or_readable(fd: RawFd, timeout: Duration) -> io::Result<()> {
+    let mut polled = [libc::pollfd { fd, events: libc::POLLOUT | libc::POLLIN, revents: 0 }];
+    let timeout_ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+    // SAFETY: `polled` is a live, exclusively borrowed one-element array for the duration of the
+    // call; poll(2) only writes its `revents` field.
+    let n = unsafe { libc::poll(polled.as_mut_ptr(), 1, timeout_ms) };
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
 /// Sets SO_RCVLOWAT: poll(2) reports the socket readable only once `bytes` are queued. Waiting
 /// for several replies at a time instead of each one trades a little latency for far fewer
 /// wake-ups when many calls are in flight.

@@ -445,3 +445,33 @@ fn mdconnect_keeps_bulk_io_off_the_metadata_connections() {
     assert!(bulk_sent >= data.len() as u64);
     assert!(conns.iter().all(|c| c.connected && c.in_flight == 0));
 }
+
+#[test]
+fn run_to_completion_mode_sends_more_than_the_socket_buffer_holds() {
+    let s = vfs_scratch("rtc-big-write");
+    let client = Client::mount(&url(&server().vfs_url, &s.name, "rtc=1")).unwrap();
+    let data = pattern(24 << 20, 11);
+    let file = client.create("big", 0o644).unwrap();
+    let mut batch = client.batch(16);
+    let mut replies = Vec::new();
+    for (i, chunk) in data.chunks(1 << 20).enumerate() {
+        if batch.is_full() {
+            batch.reap(&mut replies, 1, std::time::Duration::from_secs(10));
+        }
+        let args = WriteArgs {
+            file: file.handle().as_fh(),
+            offset: (i << 20) as u64,
+            count: chunk.len() as u32,
+            stable: StableHow::Unstable,
+            data: chunk,
+        };
+        batch.submit_write(&args, i as u64).unwrap();
+    }
+    while batch.in_flight() > 0 {
+        batch.reap(&mut replies, 1, std::time::Duration::from_secs(10));
+    }
+    assert!(replies.into_iter().all(|r| r.decode::<nfs3::Write, _>(|ok| ok.count).unwrap() == 1 << 20));
+    client.commit(file.handle(), 0, 0).unwrap();
+    assert_eq!(std::fs::read(s.local.join("big")).unwrap(), data);
+    assert_eq!(client.read_file("big").unwrap(), data);
+}

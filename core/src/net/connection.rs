@@ -291,7 +291,14 @@ impl Connection {
         let total: usize = parts.iter().map(|p| p.len()).sum();
         let sent = {
             let mut stream = self.writer.lock();
-            write_all_vectored(&mut stream, parts)
+            let fd = std::os::fd::AsRawFd::as_raw_fd(&*stream);
+            // A caller-driven socket is non-blocking (its read side shares the flag): while the
+            // send buffer is full, read replies, or the server could stall writing to us.
+            let wait = || {
+                self.drive();
+                crate::poll::wait_writable_or_readable(fd, SEND_WAIT_SLICE)
+            };
+            write_all_vectored(&mut stream, parts, self.driven.is_some(), wait)
         };
         if let Err(source) = sent {
             self.shared.fail_all(format!("send failed: {source}"));
@@ -419,7 +426,15 @@ impl Completion {
 /// The most iovecs one writev takes (Linux's IOV_MAX).
 const MAX_IOVECS_PER_WRITE: usize = 1024;
 
-fn write_all_vectored(stream: &mut TcpStream, parts: &[IoSlice<'_>]) -> io::Result<()> {
+/// Longest wait for buffer space before a caller-driven sender reads replies again.
+const SEND_WAIT_SLICE: std::time::Duration = std::time::Duration::from_millis(50);
+
+fn write_all_vectored(
+    stream: &mut TcpStream,
+    parts: &[IoSlice<'_>],
+    nonblocking: bool,
+    mut wait: impl FnMut() -> io::Result<()>,
+) -> io::Result<()> {
     let mut owned: Vec<IoSlice<'_>> = parts.iter().filter(|p| !p.is_empty()).copied().collect();
     let mut slices = &mut owned[..];
     while !slices.is_empty() {
@@ -428,6 +443,7 @@ fn write_all_vectored(stream: &mut TcpStream, parts: &[IoSlice<'_>]) -> io::Resu
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => IoSlice::advance_slices(&mut slices, n),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if nonblocking && e.kind() == io::ErrorKind::WouldBlock => wait()?,
             Err(e) => return Err(e),
         }
     }
