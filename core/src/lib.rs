@@ -8,5 +8,6 @@
 //!        └──── Pending::wait ◀── pending table ◀── Framer ◀── reader thread
 //! ```
 
+pub mod buf;
 pub mod net;
 pub mod poll;

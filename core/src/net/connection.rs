@@ -14,10 +14,15 @@ use super::{socket, SocketOptions, TransportError};
 
 /// Splits a byte stream into frames and names the request each frame answers. The protocol layer
 /// implements it (ONC RPC record marking plus the XID); the transport only moves bytes.
+///
+/// The framer also chooses where each read lands, so a large frame can be read straight into
+/// the buffer it will be handed out in, with no copy in between.
 pub trait Framer: Send + 'static {
-    /// Consumes a prefix of `input`. Returns how many bytes were used and, when a frame became
-    /// complete, its key and contents. Called again with the rest until it consumes nothing.
-    fn feed(&mut self, input: &[u8]) -> Result<(usize, Option<(u32, Bytes)>), String>;
+    /// Where the next read from the socket goes (never empty).
+    fn read_target(&mut self) -> &mut [u8];
+    /// Accounts for `n` bytes just read into [`Framer::read_target`], handing each frame that
+    /// completes to `deliver` with its key.
+    fn filled(&mut self, n: usize, deliver: &mut dyn FnMut(u32, Bytes)) -> Result<(), String>;
 }
 
 /// Counters for one connection, readable while it runs.
@@ -88,7 +93,6 @@ pub enum ReceiveMode {
 struct DrivenReader {
     stream: TcpStream,
     framer: Box<dyn Framer>,
-    buf: Vec<u8>,
     /// SO_RCVLOWAT now set on the socket.
     low_water: usize,
 }
@@ -101,9 +105,6 @@ impl std::fmt::Debug for Connection {
             .finish()
     }
 }
-
-/// Bytes read from the socket per read call; replies larger than this span several reads.
-const READ_CHUNK_BYTES: usize = 256 * 1024;
 
 impl Connection {
     /// Connects and starts the reader. At most `max_in_flight` requests wait for replies at once;
@@ -139,12 +140,7 @@ impl Connection {
         });
         if mode == ReceiveMode::Caller {
             read_half.set_nonblocking(true).map_err(connect_error)?;
-            let driven = DrivenReader {
-                stream: read_half,
-                framer: Box::new(framer),
-                buf: vec![0; READ_CHUNK_BYTES],
-                low_water: 1,
-            };
+            let driven = DrivenReader { stream: read_half, framer: Box::new(framer), low_water: 1 };
             return Ok(Connection {
                 shared,
                 writer: Mutex::new(stream),
@@ -198,12 +194,14 @@ impl Connection {
     pub fn drive(&self) -> bool {
         let Some(driven) = &self.driven else { return false };
         let Some(mut reader) = driven.try_lock() else { return false };
-        let DrivenReader { stream, framer, buf, .. } = &mut *reader;
+        let DrivenReader { stream, framer, .. } = &mut *reader;
         loop {
             if self.is_closed() {
                 return true;
             }
-            let n = match stream.read(buf) {
+            let target = framer.read_target();
+            let wanted = target.len();
+            let n = match stream.read(target) {
                 Ok(0) => {
                     self.shared.fail_all("server closed the connection".to_string());
                     return true;
@@ -217,12 +215,12 @@ impl Connection {
                 }
             };
             self.shared.stats.bytes_received.fetch_add(n as u64, Ordering::Relaxed);
-            if let Err(reason) = dispatch(framer.as_mut(), &buf[..n], &self.shared) {
+            if let Err(reason) = framer.filled(n, &mut |key, frame| deliver(&self.shared, key, frame)) {
                 let _ = stream.shutdown(Shutdown::Both);
                 self.shared.fail_all(reason);
                 return true;
             }
-            if n < buf.len() {
+            if n < wanted {
                 // A short read drained the socket; another read would only say EAGAIN.
                 return true;
             }
@@ -451,16 +449,15 @@ fn write_all_vectored(
 }
 
 fn read_loop<F: Framer>(mut stream: TcpStream, mut framer: F, shared: &Shared) {
-    let mut buf = vec![0u8; READ_CHUNK_BYTES];
     let reason = loop {
-        let n = match stream.read(&mut buf) {
+        let n = match stream.read(framer.read_target()) {
             Ok(0) => break "server closed the connection".to_string(),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => break format!("receive failed: {e}"),
         };
         shared.stats.bytes_received.fetch_add(n as u64, Ordering::Relaxed);
-        if let Err(reason) = dispatch(&mut framer, &buf[..n], shared) {
+        if let Err(reason) = framer.filled(n, &mut |key, frame| deliver(shared, key, frame)) {
             let _ = stream.shutdown(Shutdown::Both);
             break reason;
         }
@@ -468,25 +465,17 @@ fn read_loop<F: Framer>(mut stream: TcpStream, mut framer: F, shared: &Shared) {
     shared.fail_all(reason);
 }
 
-fn dispatch<F: Framer + ?Sized>(framer: &mut F, mut input: &[u8], shared: &Shared) -> Result<(), String> {
-    while !input.is_empty() {
-        let (used, frame) = framer.feed(input)?;
-        input = &input[used.min(input.len())..];
-        if let Some((key, frame)) = frame {
-            shared.stats.replies.fetch_add(1, Ordering::Relaxed);
-            let waiter = shared.pending.lock().remove(&key);
-            match waiter {
-                Some(completion) => {
-                    completion.complete(Ok(frame));
-                    shared.slot_freed.notify_one();
-                }
-                None => {
-                    shared.stats.unmatched_replies.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        } else if used == 0 {
-            return Err("framer made no progress".to_string());
+/// Hands a reply to the request waiting for it; a reply nobody waits for is counted and dropped.
+fn deliver(shared: &Shared, key: u32, frame: Bytes) {
+    shared.stats.replies.fetch_add(1, Ordering::Relaxed);
+    let waiter = shared.pending.lock().remove(&key);
+    match waiter {
+        Some(completion) => {
+            completion.complete(Ok(frame));
+            shared.slot_freed.notify_one();
+        }
+        None => {
+            shared.stats.unmatched_replies.fetch_add(1, Ordering::Relaxed);
         }
     }
-    Ok(())
 }

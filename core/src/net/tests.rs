@@ -8,29 +8,37 @@ use bytes::Bytes;
 
 use super::{Connection, Framer, SocketOptions, TransportError};
 
-#[derive(Default)]
 struct LengthKeyFramer {
+    scratch: Vec<u8>,
     buf: Vec<u8>,
 }
 
+impl Default for LengthKeyFramer {
+    fn default() -> Self {
+        LengthKeyFramer { scratch: vec![0; 4096], buf: Vec::new() }
+    }
+}
+
 impl Framer for LengthKeyFramer {
-    fn feed(&mut self, input: &[u8]) -> Result<(usize, Option<(u32, Bytes)>), String> {
-        self.buf.extend_from_slice(input);
-        if self.buf.len() < 8 {
-            return Ok((input.len(), None));
+    fn read_target(&mut self) -> &mut [u8] {
+        &mut self.scratch
+    }
+
+    fn filled(&mut self, n: usize, deliver: &mut dyn FnMut(u32, Bytes)) -> Result<(), String> {
+        self.buf.extend_from_slice(&self.scratch[..n]);
+        while self.buf.len() >= 8 {
+            let len = u32::from_be_bytes(self.buf[..4].try_into().unwrap()) as usize;
+            if len > 1024 {
+                return Err(format!("frame of {len} bytes"));
+            }
+            if self.buf.len() < 8 + len {
+                break;
+            }
+            let key = u32::from_be_bytes(self.buf[4..8].try_into().unwrap());
+            deliver(key, Bytes::copy_from_slice(&self.buf[8..8 + len]));
+            self.buf.drain(..8 + len);
         }
-        let len = u32::from_be_bytes(self.buf[..4].try_into().unwrap()) as usize;
-        if len > 1024 {
-            return Err(format!("frame of {len} bytes"));
-        }
-        if self.buf.len() < 8 + len {
-            return Ok((input.len(), None));
-        }
-        let extra = self.buf.len() - (8 + len);
-        let key = u32::from_be_bytes(self.buf[4..8].try_into().unwrap());
-        let frame = Bytes::copy_from_slice(&self.buf[8..8 + len]);
-        self.buf.clear();
-        Ok((input.len() - extra, Some((key, frame))))
+        Ok(())
     }
 }
 

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use nfsx_core::buf::BufferPool;
 use nfsx_core::net::{Connection, Pending, ReceiveMode, SocketOptions, TransportError};
 use parking_lot::RwLock;
 
@@ -68,6 +69,9 @@ const COALESCE_WAIT: Duration = Duration::from_micros(500);
 /// Longest single wait for readability while driving.
 const DRIVER_POLL_SLICE: Duration = Duration::from_millis(100);
 
+/// Idle receive buffers kept per connection for the next large reply.
+const IDLE_BUFFERS_PER_CONNECTION: usize = 4;
+
 /// Largest reply record accepted: the biggest READ payload plus room for the headers before it.
 fn max_record_len(max_payload: usize) -> usize {
     max_payload + 64 * 1024
@@ -99,6 +103,8 @@ pub struct Channel {
     xids: Arc<XidAllocator>,
     retry: RetryPolicy,
     receive_mode: ReceiveMode,
+    /// Buffers that large replies are read into and handed out in.
+    buffers: Arc<BufferPool>,
     stats: ChannelStats,
 }
 
@@ -196,6 +202,8 @@ impl Channel {
                 lanes.push(Lane { server, local, metadata_only, conn: RwLock::new(None) });
             }
         }
+        let buffers =
+            BufferPool::new(max_record_len(config.max_payload), IDLE_BUFFERS_PER_CONNECTION * lanes.len());
         Channel {
             lanes,
             socket: config.socket,
@@ -205,6 +213,7 @@ impl Channel {
             xids,
             retry: config.retry,
             receive_mode: config.receive_mode,
+            buffers,
             stats: ChannelStats::default(),
         }
     }
@@ -245,7 +254,7 @@ impl Channel {
             slot.server,
             &socket,
             self.max_in_flight,
-            RecordFramer::new(self.max_record),
+            RecordFramer::with_pool(self.max_record, Arc::clone(&self.buffers)),
             self.receive_mode,
         )?);
         *guard = Some(Arc::clone(&conn));

@@ -2,7 +2,10 @@
 //! preceded by a four-byte header whose top bit marks the last fragment and whose other 31 bits
 //! give the fragment's length.
 
+use std::sync::Arc;
+
 use bytes::{Bytes, BytesMut};
+use nfsx_core::buf::{BufferPool, PoolBuf};
 
 /// Set in a fragment header when the fragment ends the record.
 pub const LAST_FRAGMENT: u32 = 0x8000_0000;
@@ -40,6 +43,9 @@ pub struct RecordReader {
     in_last_fragment: bool,
     fragments: u32,
     record: BytesMut,
+    /// Stop after the header of a single-fragment record at least this long, so the caller can
+    /// take its body elsewhere ([`RecordReader::take_large_record`]).
+    pause_before: Option<usize>,
 }
 
 impl RecordReader {
@@ -52,7 +58,27 @@ impl RecordReader {
             in_last_fragment: false,
             fragments: 0,
             record: BytesMut::new(),
+            pause_before: None,
         }
+    }
+
+    /// If the reader has just read the header of a single-fragment record whose body it has
+    /// not started, gives that record up (the caller reads the body itself) and returns its length.
+    pub fn take_large_record(&mut self, min_len: usize) -> Option<usize> {
+        let untouched = self.header_filled == 4 && self.in_last_fragment && self.record.is_empty();
+        if !untouched || self.fragment_remaining < min_len {
+            return None;
+        }
+        let len = self.fragment_remaining;
+        self.header_filled = 0;
+        self.fragment_remaining = 0;
+        self.fragments = 0;
+        Some(len)
+    }
+
+    /// Whether the reader sits between records, holding nothing.
+    pub fn is_idle(&self) -> bool {
+        self.header_filled == 0 && self.fragment_remaining == 0 && self.record.is_empty()
     }
 
     /// Consumes a prefix of `input`; returns the bytes used and a record if one completed.
@@ -70,6 +96,12 @@ impl RecordReader {
                     return Ok((used, None));
                 }
                 self.start_fragment()?;
+                if self.pause_before.is_some_and(|min| self.fragment_remaining >= min)
+                    && self.in_last_fragment
+                    && self.record.is_empty()
+                {
+                    return Ok((used, None));
+                }
             }
             let take = self.fragment_remaining.min(input.len() - used);
             self.record.extend_from_slice(&input[used..used + take]);
@@ -109,33 +141,134 @@ impl RecordReader {
     }
 }
 
+/// Records at least this large are read straight into a pooled buffer instead of through the
+/// scratch buffer, so their bytes are copied once (by the kernel) on their way to the caller.
+const DIRECT_MIN_LEN: usize = 32 * 1024;
+/// Bytes read per system call while records are small.
+const SCRATCH_LEN: usize = 256 * 1024;
+
 /// Record marking plus the XID: what the transport needs to match replies to calls.
+///
+/// Small records are read many at a time into a scratch buffer and reassembled by a
+/// [`RecordReader`]. A large single-fragment record (a READ reply) gets a buffer from the pool
+/// as soon as its header is seen, and the rest of it is read straight into that buffer, which
+/// then becomes the reply handed to the caller: no copy in user space.
 #[derive(Debug)]
 pub struct RecordFramer {
     reader: RecordReader,
+    scratch: Vec<u8>,
+    pool: Option<Arc<BufferPool>>,
+    direct: Option<Direct>,
+}
+
+/// A large record being read straight into its own buffer.
+#[derive(Debug)]
+struct Direct {
+    buf: PoolBuf,
+    len: usize,
+    filled: usize,
 }
 
 impl RecordFramer {
+    /// A framer that reassembles every record through the scratch buffer.
     pub fn new(max_record_len: usize) -> RecordFramer {
-        RecordFramer { reader: RecordReader::new(max_record_len) }
+        let mut reader = RecordReader::new(max_record_len);
+        reader.pause_before = Some(DIRECT_MIN_LEN);
+        RecordFramer { reader, scratch: vec![0; SCRATCH_LEN], pool: None, direct: None }
+    }
+
+    /// A framer that lands large records in buffers from `pool` (whose buffers must hold the
+    /// largest record; smaller pools are used only for records that fit).
+    pub fn with_pool(max_record_len: usize, pool: Arc<BufferPool>) -> RecordFramer {
+        RecordFramer { pool: Some(pool), ..RecordFramer::new(max_record_len) }
     }
 
     /// As [`RecordReader::feed`], with the record's XID read off its first word.
     pub fn next_record(&mut self, input: &[u8]) -> Result<(usize, Option<(u32, Bytes)>), RecordError> {
         let (used, record) = self.reader.feed(input)?;
-        let Some(record) = record else {
-            return Ok((used, None));
-        };
-        let Some(xid) = record.get(..4) else {
-            return Err(RecordError::TooShort { len: record.len() });
-        };
-        let xid = u32::from_be_bytes([xid[0], xid[1], xid[2], xid[3]]);
-        Ok((used, Some((xid, record))))
+        let Some(record) = record else { return Ok((used, None)) };
+        Ok((used, Some((xid_of(&record)?, record))))
+    }
+
+    /// Once the reader has parsed the header of a large single-fragment record, moves its body
+    /// into a pooled buffer: what `input` holds now, the rest by later reads straight into it.
+    /// Returns the bytes of `input` taken.
+    fn start_direct(&mut self, input: &[u8], deliver: &mut dyn FnMut(u32, Bytes)) -> Result<usize, String> {
+        let Some(pool) = &self.pool else { return Ok(0) };
+        if pool.buffer_len() < DIRECT_MIN_LEN {
+            return Ok(0);
+        }
+        let Some(len) = self.reader.take_large_record(DIRECT_MIN_LEN) else { return Ok(0) };
+        if len > pool.buffer_len() {
+            return Err(format!(
+                "record of {len} bytes does not fit a {}-byte receive buffer",
+                pool.buffer_len()
+            ));
+        }
+        let mut buf = pool.take().map_err(|e| format!("no receive buffer: {e}"))?;
+        let now = input.len().min(len);
+        buf.as_mut_slice()[..now].copy_from_slice(&input[..now]);
+        if now == len {
+            let xid = xid_of(&buf.as_mut_slice()[..len]).map_err(|e| e.to_string())?;
+            deliver(xid, buf.freeze(len));
+        } else {
+            self.direct = Some(Direct { buf, len, filled: now });
+        }
+        Ok(now)
+    }
+}
+
+fn xid_of(record: &[u8]) -> Result<u32, RecordError> {
+    match record.get(..4) {
+        Some(x) => Ok(u32::from_be_bytes([x[0], x[1], x[2], x[3]])),
+        None => Err(RecordError::TooShort { len: record.len() }),
     }
 }
 
 impl nfsx_core::net::Framer for RecordFramer {
-    fn feed(&mut self, input: &[u8]) -> Result<(usize, Option<(u32, Bytes)>), String> {
-        self.next_record(input).map_err(|e| e.to_string())
+    fn read_target(&mut self) -> &mut [u8] {
+        match &mut self.direct {
+            Some(d) => &mut d.buf.as_mut_slice()[d.filled..d.len],
+            None => &mut self.scratch,
+        }
+    }
+
+    fn filled(&mut self, n: usize, deliver: &mut dyn FnMut(u32, Bytes)) -> Result<(), String> {
+        if let Some(d) = &mut self.direct {
+            d.filled += n;
+            if d.filled >= d.len {
+                if let Some(Direct { mut buf, len, .. }) = self.direct.take() {
+                    let xid = xid_of(&buf.as_mut_slice()[..len]).map_err(|e| e.to_string())?;
+                    deliver(xid, buf.freeze(len));
+                }
+            }
+            return Ok(());
+        }
+        let scratch = std::mem::take(&mut self.scratch);
+        let outcome = self.parse(&scratch[..n.min(scratch.len())], deliver);
+        self.scratch = scratch;
+        outcome
+    }
+}
+
+impl RecordFramer {
+    fn parse(&mut self, mut input: &[u8], deliver: &mut dyn FnMut(u32, Bytes)) -> Result<(), String> {
+        while !input.is_empty() {
+            let (used, record) = self.next_record(input).map_err(|e| e.to_string())?;
+            input = &input[used..];
+            if let Some((xid, record)) = record {
+                deliver(xid, record);
+                continue;
+            }
+            let taken = self.start_direct(input, deliver)?;
+            input = &input[taken..];
+            if used == 0 && taken == 0 {
+                return Err("record reassembly made no progress".to_string());
+            }
+            if self.direct.is_some() {
+                break;
+            }
+        }
+        Ok(())
     }
 }

@@ -199,3 +199,74 @@ fn xids_are_sequential_from_the_seed() {
     let xids = XidAllocator::new(u32::MAX);
     assert_eq!((xids.next_xid(), xids.next_xid()), (u32::MAX, 0));
 }
+
+mod direct {
+    use nfsx_core::buf::BufferPool;
+    use nfsx_core::net::Framer;
+
+    use super::super::*;
+
+    fn run(framer: &mut RecordFramer, stream: &[u8], cut: usize) -> Vec<(u32, bytes::Bytes)> {
+        let mut out = Vec::new();
+        let mut rest = stream;
+        while !rest.is_empty() {
+            let target = framer.read_target();
+            let n = target.len().min(cut).min(rest.len());
+            target[..n].copy_from_slice(&rest[..n]);
+            rest = &rest[n..];
+            framer.filled(n, &mut |xid, record| out.push((xid, record))).unwrap();
+        }
+        out
+    }
+
+    fn record(xid: u32, body_len: usize) -> Vec<u8> {
+        let mut r = xid.to_be_bytes().to_vec();
+        r.extend((0..body_len).map(|i| (i % 251) as u8));
+        r
+    }
+
+    #[test]
+    fn large_records_land_in_pooled_buffers_small_ones_in_order_around_them() {
+        let pool = BufferPool::new(1 << 20, 4);
+        let big = record(7, 300_000);
+        let small = record(8, 10);
+        let stream = [
+            &record_mark(small.len())[..],
+            &small,
+            &record_mark(big.len()),
+            &big,
+            &record_mark(small.len()),
+            &small,
+        ]
+        .concat();
+        for cut in [1, 3, 4096, 65536, usize::MAX] {
+            let mut framer = RecordFramer::with_pool(1 << 20, pool.clone());
+            let out = run(&mut framer, &stream, cut);
+            let xids: Vec<u32> = out.iter().map(|(x, _)| *x).collect();
+            assert_eq!(xids, [8, 7, 8], "cut {cut}");
+            assert_eq!(&out[1].1[..], &big[..]);
+            assert_eq!(out[1].1.as_ptr() as usize % 4096, 0, "the big record is a pooled buffer");
+            assert_eq!(&out[2].1[..], &small[..]);
+        }
+        assert!(pool.counts().1 > 0, "buffers were reused");
+    }
+
+    #[test]
+    fn multi_fragment_and_oversized_records_take_the_reassembly_path() {
+        let pool = BufferPool::new(1 << 16, 2);
+        let body = record(9, 100_000);
+        let (a, b) = body.split_at(50_000);
+        let word = (a.len() as u32).to_be_bytes();
+        let stream = [&word[..], a, &record_mark(b.len()), b].concat();
+        let mut framer = RecordFramer::with_pool(1 << 20, pool);
+        let out = run(&mut framer, &stream, 8192);
+        assert_eq!(out.len(), 1);
+        assert_eq!(&out[0].1[..], &body[..]);
+        let mut framer = RecordFramer::with_pool(1000, BufferPool::new(1 << 16, 2));
+        let too_big = [&record_mark(50_000)[..], &[0; 100]].concat();
+        let err = framer.read_target().len();
+        assert!(err > 0);
+        framer.read_target()[..too_big.len()].copy_from_slice(&too_big);
+        assert!(framer.filled(too_big.len(), &mut |_, _| ()).unwrap_err().contains("exceeds the maximum"));
+    }
+}
