@@ -90,6 +90,10 @@ pub enum ReceiveMode {
     Caller,
 }
 
+/// The most bytes a caller waits to have queued before it is woken: large replies are then
+/// read in a few big pieces rather than waited for whole (a socket buffer may not hold them).
+const MAX_LOW_WATER_BYTES: usize = 256 * 1024;
+
 struct DrivenReader {
     stream: TcpStream,
     framer: Box<dyn Framer>,
@@ -172,7 +176,8 @@ impl Connection {
         let stats = &self.shared.stats;
         let received = stats.bytes_received.load(Ordering::Relaxed);
         let count = stats.replies.load(Ordering::Relaxed).max(1);
-        let bytes = if replies <= 1 { 1 } else { (received / count) as usize * replies };
+        let bytes =
+            if replies <= 1 { 1 } else { ((received / count) as usize * replies).min(MAX_LOW_WATER_BYTES) };
         if let Some(mut reader) = driven.try_lock() {
             if reader.low_water != bytes {
                 let fd = std::os::fd::AsRawFd::as_raw_fd(&reader.stream);

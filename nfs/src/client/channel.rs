@@ -69,8 +69,10 @@ const COALESCE_WAIT: Duration = Duration::from_micros(500);
 /// Longest single wait for readability while driving.
 const DRIVER_POLL_SLICE: Duration = Duration::from_millis(100);
 
-/// Idle receive buffers kept per connection for the next large reply.
-const IDLE_BUFFERS_PER_CONNECTION: usize = 4;
+/// Idle receive buffers kept for the next large replies, at most: enough for every reply in
+/// flight on small mounts, and a bound on idle memory (64 × rsize) on large ones. Mapping a
+/// fresh buffer costs a page fault per 4 KiB, so buffers in steady use must stay pooled.
+const MAX_IDLE_BUFFERS: usize = 64;
 
 /// Largest reply record accepted: the biggest READ payload plus room for the headers before it.
 fn max_record_len(max_payload: usize) -> usize {
@@ -202,8 +204,10 @@ impl Channel {
                 lanes.push(Lane { server, local, metadata_only, conn: RwLock::new(None) });
             }
         }
-        let buffers =
-            BufferPool::new(max_record_len(config.max_payload), IDLE_BUFFERS_PER_CONNECTION * lanes.len());
+        let buffers = BufferPool::new(
+            max_record_len(config.max_payload),
+            (lanes.len() * config.max_in_flight).min(MAX_IDLE_BUFFERS),
+        );
         Channel {
             lanes,
             socket: config.socket,
