@@ -475,3 +475,20 @@ fn run_to_completion_mode_sends_more_than_the_socket_buffer_holds() {
     assert_eq!(std::fs::read(s.local.join("big")).unwrap(), data);
     assert_eq!(client.read_file("big").unwrap(), data);
 }
+
+#[test]
+fn uncommitted_data_kept_for_resending_is_bounded_per_file() {
+    let s = vfs_scratch("maxunstable");
+    let client = Client::mount(&url(&server().vfs_url, &s.name, "maxunstable=1048576")).unwrap();
+    let file = client.create("f", 0o644).unwrap();
+    let before = ops_by_procedure(&client);
+    file.write_at(&pattern(3 << 20, 8), 0).unwrap();
+    let after = ops_by_procedure(&client);
+    assert_eq!(after.get("COMMIT").copied().unwrap_or(0) - before.get("COMMIT").copied().unwrap_or(0), 1);
+    file.close().unwrap();
+    assert_eq!(
+        ops_by_procedure(&client).get("COMMIT"),
+        after.get("COMMIT"),
+        "nothing left to commit at close"
+    );
+}

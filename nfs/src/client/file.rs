@@ -4,6 +4,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use bytes::Bytes;
 use parking_lot::Mutex;
 
 use crate::proto::nfs3::{
@@ -83,12 +84,57 @@ impl OpenOptions {
     }
 }
 
+/// Called with each accepted piece of a write: its offset and bytes, the server's verifier and
+/// how stable the server made it.
+type OnWriteReply<'a> = dyn FnMut(u64, &[u8], WriteVerf, StableHow) -> Result<()> + 'a;
+
+/// Server restarts in a row that one `fsync` rides out before it gives up.
+const MAX_RECOVERIES: usize = 3;
+
 /// What the server has been sent but not yet promised to keep.
 #[derive(Debug, Default)]
 struct WriteState {
     /// Verifier of the server instance that holds our uncommitted data.
     verifier: Option<WriteVerf>,
     uncommitted: bool,
+    /// Copies of UNSTABLE writes not yet covered by a COMMIT, in the order they were written,
+    /// so that they can be sent again if the server restarts and forgets them.
+    retained: Vec<(u64, Bytes)>,
+    retained_bytes: usize,
+    /// UNSTABLE data was written that is not retained (retention off, or written through the C
+    /// ABI's queue): a server restart before COMMIT can only be reported, not repaired.
+    unretained: bool,
+    /// The verifier changed while data was uncommitted: the server restarted and may have lost it.
+    restarted: bool,
+    /// UNSTABLE replies so far, so a COMMIT knows which writes it covered.
+    unstable_writes: u64,
+}
+
+/// Which writes a COMMIT was sent after: those it makes durable.
+#[derive(Debug, Clone, Copy)]
+struct CommitMark {
+    pieces: usize,
+    writes: u64,
+}
+
+impl WriteState {
+    fn mark(&self) -> CommitMark {
+        CommitMark { pieces: self.retained.len(), writes: self.unstable_writes }
+    }
+
+    /// A COMMIT sent at `mark` succeeded under `verifier`: what was written before it is durable;
+    /// writes whose replies came in meanwhile stay uncommitted.
+    fn committed(&mut self, verifier: WriteVerf, mark: CommitMark) {
+        self.verifier = Some(verifier);
+        let freed: usize =
+            self.retained.drain(..mark.pieces.min(self.retained.len())).map(|(_, d)| d.len()).sum();
+        self.retained_bytes -= freed;
+        if self.unstable_writes == mark.writes {
+            self.uncommitted = false;
+            self.unretained = false;
+        }
+        self.restarted = false;
+    }
 }
 
 /// An open file. Reads and writes are positional and may be issued from many threads at once.
@@ -252,6 +298,10 @@ impl File {
     /// from `buf`. Durable after [`File::fsync`] or [`File::close`]. The first write into a file
     /// this open created, when it fits one WRITE at offset 0, is sent FILE_SYNC instead, which
     /// leaves nothing to commit: a small file costs CREATE plus one WRITE.
+    ///
+    /// Unless the mount says `safewrites=0`, a copy of each UNSTABLE piece is kept until a
+    /// COMMIT covers it (at most `maxunstable` bytes per file; past that this call commits
+    /// first), so a server that restarts and forgets uncommitted data gets it again.
     pub fn write_at(&self, buf: &[u8], offset: u64) -> Result<usize> {
         if !self.writable {
             return Err(Error::InvalidArgument("file is not open for writing".into()));
@@ -263,23 +313,51 @@ impl File {
         } else {
             StableHow::Unstable
         };
+        let retain = self.client.inner.opts.safe_writes;
+        let done = self.write_pieces(buf, offset, stable, &mut |piece_offset, piece, verf, committed| {
+            self.note_write_of(verf, committed, retain.then_some((piece_offset, piece)))
+        })?;
+        let (restarted, over_limit) = {
+            let state = self.state.lock();
+            (state.restarted, state.retained_bytes > self.client.inner.opts.max_unstable_bytes)
+        };
+        if restarted {
+            self.recover()?;
+        } else if over_limit {
+            self.fsync()?;
+        }
+        Ok(done)
+    }
+
+    /// Sends `buf` at `offset` in wsize pieces, up to [`MAX_PIECES_IN_FLIGHT`] at once, and
+    /// calls `on_reply` with the part of each piece the server accepted. Short writes are sent
+    /// again from where the server stopped.
+    fn write_pieces(
+        &self,
+        buf: &[u8],
+        offset: u64,
+        stable: StableHow,
+        on_reply: &mut OnWriteReply<'_>,
+    ) -> Result<usize> {
+        let wsize = self.client.inner.fsinfo.wsize as usize;
         let mut done = 0;
         while done < buf.len() {
             let mut window = Vec::new();
             let mut start = done;
             for piece in buf[done..].chunks(wsize).take(MAX_PIECES_IN_FLIGHT) {
+                let piece_offset = offset + start as u64;
                 let args = WriteArgs {
                     file: self.fh.as_fh(),
-                    offset: offset + start as u64,
+                    offset: piece_offset,
                     count: piece.len() as u32,
                     stable,
                     data: piece,
                 };
-                window.push((self.client.start_write(&args)?, piece.len()));
+                window.push((self.client.start_write(&args)?, piece_offset, piece));
                 start += piece.len();
             }
             let mut stop = false;
-            for (inflight, wanted) in window {
+            for (inflight, piece_offset, piece) in window {
                 if stop {
                     drop(inflight);
                     continue;
@@ -287,19 +365,49 @@ impl File {
                 let (count, committed, verf) = self
                     .client
                     .finish::<nfs3::Write, _>(inflight, |ok| (ok.count as usize, ok.committed, ok.verf))?;
-                if count == 0 || count > wanted {
+                if count == 0 || count > piece.len() {
                     return Err(Error::Protocol {
                         procedure: "WRITE",
-                        reason: format!("server accepted {count} of {wanted} bytes"),
+                        reason: format!("server accepted {count} of {} bytes", piece.len()),
                     });
                 }
-                self.note_write(verf, committed)?;
+                on_reply(piece_offset, &piece[..count], verf, committed)?;
                 done += count;
                 // A short write: the rest of this piece and those after it are sent again.
-                stop = count < wanted;
+                stop = count < piece.len();
             }
         }
         Ok(done)
+    }
+
+    /// The server restarted with data uncommitted: sends every retained piece again, in the
+    /// order first written, and commits, until one server instance has taken and committed it all.
+    fn recover(&self) -> Result<()> {
+        for _ in 0..MAX_RECOVERIES {
+            let (pieces, mark) = {
+                let mut state = self.state.lock();
+                if state.unretained {
+                    return Err(Error::WriteVerifierChanged);
+                }
+                state.restarted = false;
+                (state.retained.clone(), state.mark())
+            };
+            let mut verifiers = Vec::new();
+            for (piece_offset, data) in &pieces {
+                self.write_pieces(data, *piece_offset, StableHow::Unstable, &mut |_, _, verf, _| {
+                    verifiers.push(verf);
+                    Ok(())
+                })?;
+            }
+            let verf = self.client.commit(&self.fh, 0, 0)?;
+            let mut state = self.state.lock();
+            if !state.restarted && verifiers.iter().all(|v| *v == verf) {
+                state.committed(verf, mark);
+                return Ok(());
+            }
+            state.restarted = true;
+        }
+        Err(Error::WriteVerifierChanged)
     }
 
     /// Writes all of `buf` at the file's current end, as O_APPEND does: a GETATTR asks the
@@ -318,30 +426,60 @@ impl File {
     /// [`File::close`] COMMIT it. Used for writes sent outside `write_at` (the C ABI's
     /// completion queue pipelines WRITEs with [`Client::start_write`]).
     pub(crate) fn note_write(&self, verf: WriteVerf, committed: StableHow) -> Result<()> {
-        let mut state = self.state.lock();
-        if state.uncommitted && state.verifier.is_some_and(|v| v != verf) {
+        self.note_write_of(verf, committed, None)?;
+        if self.state.lock().restarted {
             return Err(Error::WriteVerifierChanged);
         }
+        Ok(())
+    }
+
+    /// Records a WRITE reply; `retained` is the piece to keep a copy of until it is committed.
+    fn note_write_of(
+        &self,
+        verf: WriteVerf,
+        committed: StableHow,
+        retained: Option<(u64, &[u8])>,
+    ) -> Result<()> {
+        let mut state = self.state.lock();
+        if state.uncommitted && state.verifier.is_some_and(|v| v != verf) {
+            state.restarted = true;
+        }
         state.verifier = Some(verf);
-        state.uncommitted |= committed == StableHow::Unstable;
+        if committed == StableHow::Unstable {
+            state.uncommitted = true;
+            state.unstable_writes += 1;
+            match retained {
+                Some((offset, data)) => {
+                    state.retained_bytes += data.len();
+                    state.retained.push((offset, Bytes::copy_from_slice(data)));
+                }
+                None => state.unretained = true,
+            }
+        }
         Ok(())
     }
 
     /// Makes every write so far durable (COMMIT), checking the server did not restart meanwhile.
     pub fn fsync(&self) -> Result<()> {
-        let expected = {
+        let (expected, mark) = {
             let state = self.state.lock();
             if !state.uncommitted {
                 return Ok(());
             }
-            state.verifier
+            if state.restarted {
+                drop(state);
+                return self.recover();
+            }
+            (state.verifier, state.mark())
         };
         let verf = self.client.commit(&self.fh, 0, 0)?;
         let mut state = self.state.lock();
-        if expected.is_some_and(|v| v != verf) {
-            return Err(Error::WriteVerifierChanged);
+        if expected.is_some_and(|v| v != verf) || state.restarted {
+            state.restarted = true;
+            drop(state);
+            return self.recover();
         }
-        state.uncommitted = false;
+        state.committed(verf, mark);
         Ok(())
     }
 

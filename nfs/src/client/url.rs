@@ -49,6 +49,11 @@ pub struct MountOptions {
     /// No reader threads: a waiting caller reads replies itself (`rtc`), the lowest CPU and
     /// latency when one thread drives the client, typically through a batch.
     pub run_to_completion: bool,
+    /// Keep a copy of UNSTABLE writes until COMMIT covers them, to send again after a server
+    /// restart (`safewrites`, on by default).
+    pub safe_writes: bool,
+    /// Uncommitted bytes kept per file before a write commits first (`maxunstable`, bytes).
+    pub max_unstable_bytes: usize,
 }
 
 pub const DEFAULT_IO_SIZE: u32 = 1 << 20;
@@ -80,6 +85,8 @@ impl MountOptions {
             reserved_port: true,
             name_cache_ttl: Duration::from_secs(3),
             run_to_completion: false,
+            safe_writes: true,
+            max_unstable_bytes: 64 << 20,
         }
     }
 
@@ -176,6 +183,13 @@ impl MountOptions {
             "soft" => self.hard = !flag(key, value)?,
             "resvport" => self.reserved_port = flag(key, value)?,
             "rtc" => self.run_to_completion = flag(key, value)?,
+            "safewrites" => self.safe_writes = flag(key, value)?,
+            "maxunstable" => {
+                self.max_unstable_bytes = num(key, value)?;
+                if self.max_unstable_bytes < 1 << 20 {
+                    return Err("maxunstable must be at least 1 MiB (1048576)".into());
+                }
+            }
             "noresvport" => self.reserved_port = !flag(key, value)?,
             "actimeo" => self.name_cache_ttl = Duration::from_secs(num(key, value)?),
             "version" if value == "3" => {}
