@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod fake_server;
+
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
