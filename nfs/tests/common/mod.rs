@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod fake_server;
+pub mod proxy;
 
 use std::path::PathBuf;
 use std::process::Command;
