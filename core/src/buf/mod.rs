@@ -129,7 +129,9 @@ mod tests {
         let slice = buf.as_mut_slice();
         assert_eq!(slice.len(), 1 << 20);
         assert_eq!(slice.as_ptr() as usize % 4096, 0, "page-aligned");
-        assert!(slice.iter().all(|&b| b == 0));
+        // Every byte natively; under Miri (a thousand times slower) one in 61, still every page.
+        let step = if cfg!(miri) { 61 } else { 1 };
+        assert!(slice.iter().step_by(step).all(|&b| b == 0));
         slice[..5].copy_from_slice(b"hello");
         let view = buf.freeze(5);
         let clone = view.slice(1..3);
