@@ -4,14 +4,14 @@
 
 use std::io::IoSlice;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use nfsx_core::buf::BufferPool;
 use nfsx_core::net::{Connection, Pending, ReceiveMode, SocketOptions, TransportError};
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 
 use super::stats::{self, OpCounters, OP_SLOTS};
 use crate::proto::nfs3::{Commit, Procedure, Read, Write};
@@ -25,8 +25,22 @@ struct Lane {
     local: Option<IpAddr>,
     /// Reserved for metadata (`mdconnect`), so bulk READ/WRITE never queue ahead of a stat.
     metadata_only: bool,
+    /// The lane's path: its (server address, local address) pair, in `Channel::paths`.
+    path: usize,
     conn: RwLock<Option<Arc<Connection>>>,
 }
+
+/// A route to the server: one server address from one local address. A path that stops
+/// answering is taken out of use for a while (backing off), then tried again by real traffic.
+#[derive(Debug, Default)]
+struct PathHealth {
+    down_until: Mutex<Option<Instant>>,
+    failures: AtomicU32,
+}
+
+/// First pause after a path fails; doubles with each failure in a row, up to the maximum.
+const PATH_RETRY_FIRST: Duration = Duration::from_millis(250);
+const PATH_RETRY_MAX: Duration = Duration::from_secs(5);
 
 /// How calls are retried.
 #[derive(Debug, Clone, Copy)]
@@ -42,6 +56,8 @@ pub struct ChannelStats {
     pub calls: AtomicU64,
     pub retransmits: AtomicU64,
     pub reconnects: AtomicU64,
+    /// Times a path (server address) stopped answering and was taken out of use.
+    pub path_failures: AtomicU64,
     pub(crate) ops: [OpCounters; OP_SLOTS],
 }
 
@@ -98,6 +114,9 @@ pub struct ChannelConfig {
 
 pub struct Channel {
     lanes: Vec<Lane>,
+    paths: Vec<PathHealth>,
+    /// Where the next search for the least-loaded lane starts.
+    next_lane: AtomicUsize,
     socket: SocketOptions,
     max_in_flight: usize,
     max_record: usize,
@@ -196,20 +215,23 @@ impl Channel {
         xids: Arc<XidAllocator>,
     ) -> Channel {
         let mut lanes = Vec::with_capacity(servers.len() * config.nconnect);
-        for (i, &server) in servers.iter().enumerate() {
-            let local = (!local_addrs.is_empty()).then(|| local_addrs[i % local_addrs.len()]);
+        for (path, &server) in servers.iter().enumerate() {
+            let local = (!local_addrs.is_empty()).then(|| local_addrs[path % local_addrs.len()]);
             for n in 0..config.nconnect {
                 // At least one connection per address stays open to bulk IO.
                 let metadata_only = n < config.mdconnect.min(config.nconnect - 1);
-                lanes.push(Lane { server, local, metadata_only, conn: RwLock::new(None) });
+                lanes.push(Lane { server, local, metadata_only, path, conn: RwLock::new(None) });
             }
         }
+        let paths = servers.iter().map(|_| PathHealth::default()).collect();
         let buffers = BufferPool::new(
             max_record_len(config.max_payload),
             (lanes.len() * config.max_in_flight).min(MAX_IDLE_BUFFERS),
         );
         Channel {
             lanes,
+            paths,
+            next_lane: AtomicUsize::new(0),
             socket: config.socket,
             max_in_flight: config.max_in_flight,
             max_record: max_record_len(config.max_payload),
@@ -269,9 +291,18 @@ impl Channel {
     /// Metadata goes to the metadata-only lanes when there are any, bulk IO to the others.
     fn pick_lane(&self, bulk: bool, avoid: Option<usize>) -> usize {
         let has_metadata_lanes = self.lanes.iter().any(|l| l.metadata_only);
-        let fits = |i: usize| !has_metadata_lanes || self.lanes[i].metadata_only != bulk;
+        let now = Instant::now();
+        let usable =
+            |i: usize| self.paths[self.lanes[i].path].down_until.lock().is_none_or(|until| until <= now);
+        let any_usable = (0..self.lanes.len()).any(usable);
+        let fits = |i: usize| {
+            (!has_metadata_lanes || self.lanes[i].metadata_only != bulk) && (!any_usable || usable(i))
+        };
         let load = |i: usize| self.lanes[i].conn.read().as_ref().map_or(0, |c| c.in_flight());
-        let candidates = || (0..self.lanes.len()).filter(|&i| fits(i));
+        // Equally loaded lanes take turns, so one call at a time still spreads over every path.
+        let n = self.lanes.len();
+        let first = self.next_lane.fetch_add(1, Ordering::Relaxed) % n;
+        let candidates = || (0..n).map(|k| (first + k) % n).filter(|&i| fits(i));
         candidates()
             .filter(|&i| Some(i) != avoid)
             .min_by_key(|&i| load(i))
@@ -381,6 +412,9 @@ impl Channel {
                 }
                 Err(e) => {
                     attempts += 1;
+                    if matches!(e, TransportError::Connect { .. }) && self.paths.len() > 1 {
+                        self.path_failed(lane);
+                    }
                     self.give_up_or_pause(e, attempts)?;
                     avoid = Some(lane);
                 }
@@ -520,6 +554,9 @@ impl Channel {
         let InFlight { call, sent_at, lane, pending, attempts, .. } = inflight;
         // Leave the old connection's table before the same XID is sent again.
         drop(pending);
+        if matches!(e, TransportError::TimedOut { .. }) && self.paths.len() > 1 {
+            self.path_failed(lane);
+        }
         if let Err(e) = self.give_up_or_pause(e, attempts + 1) {
             self.stats.ops[call.stats_slot].record(sent_at.elapsed(), 0, true);
             return Err(e);
@@ -530,8 +567,42 @@ impl Channel {
         Ok(again)
     }
 
+    fn any_path_usable(&self) -> bool {
+        let now = Instant::now();
+        self.paths.iter().any(|p| p.down_until.lock().is_none_or(|until| until <= now))
+    }
+
+    /// A path stopped answering: no new calls go to it until its back-off passes, and its
+    /// connections are closed so the calls stuck on them are sent again on the other paths now
+    /// rather than each waiting out its own timeout.
+    fn path_failed(&self, lane: usize) {
+        let path = self.lanes[lane].path;
+        let health = &self.paths[path];
+        let now = Instant::now();
+        {
+            let mut down_until = health.down_until.lock();
+            // Calls that were stuck on the path when it was taken out fail too: one failure.
+            if down_until.is_some_and(|until| until > now) {
+                return;
+            }
+            let failures = health.failures.fetch_add(1, Ordering::Relaxed).min(16);
+            *down_until = Some(now + PATH_RETRY_FIRST.saturating_mul(1 << failures).min(PATH_RETRY_MAX));
+        }
+        self.stats.path_failures.fetch_add(1, Ordering::Relaxed);
+        for other in self.lanes.iter().filter(|l| l.path == path) {
+            if let Some(conn) = other.conn.read().as_ref() {
+                conn.close();
+            }
+        }
+    }
+
     /// Checks a reply record's RPC header and records the call's statistics.
     pub fn accept(&self, inflight: InFlight<'_>, record: Bytes) -> Result<Reply> {
+        let health = &self.paths[self.lanes[inflight.lane].path];
+        if health.failures.load(Ordering::Relaxed) > 0 {
+            health.failures.store(0, Ordering::Relaxed);
+            *health.down_until.lock() = None;
+        }
         let call = &inflight.call;
         let procedure = call.procedure;
         let outcome = decode_reply(&record)
@@ -554,7 +625,7 @@ impl Channel {
         if exhausted || matches!(e, TransportError::DuplicateKey { .. }) {
             return Err(Error::Transport(e));
         }
-        if matches!(e, TransportError::Connect { .. }) {
+        if matches!(e, TransportError::Connect { .. }) && !self.any_path_usable() {
             // A refused connect answers at once; pace the retries so a restarting server gets time.
             std::thread::sleep(Duration::from_millis(100).min(self.retry.timeout));
         }
