@@ -4,32 +4,34 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::proto::nfs3::{self, Procedure};
+
 /// Slots: the 22 NFSv3 procedures by number, then one for MOUNT and portmap calls.
 pub const OP_SLOTS: usize = 23;
 const OTHER_SLOT: usize = OP_SLOTS - 1;
 const NAMES: [&str; OP_SLOTS] = [
-    "NULL",
-    "GETATTR",
-    "SETATTR",
-    "LOOKUP",
-    "ACCESS",
-    "READLINK",
-    "READ",
-    "WRITE",
-    "CREATE",
-    "MKDIR",
-    "SYMLINK",
-    "MKNOD",
-    "REMOVE",
-    "RMDIR",
-    "RENAME",
-    "LINK",
-    "READDIR",
-    "READDIRPLUS",
-    "FSSTAT",
-    "FSINFO",
-    "PATHCONF",
-    "COMMIT",
+    nfs3::Null::NAME,
+    nfs3::Getattr::NAME,
+    nfs3::Setattr::NAME,
+    nfs3::Lookup::NAME,
+    nfs3::Access::NAME,
+    nfs3::Readlink::NAME,
+    nfs3::Read::NAME,
+    nfs3::Write::NAME,
+    nfs3::Create::NAME,
+    nfs3::Mkdir::NAME,
+    nfs3::Symlink::NAME,
+    nfs3::Mknod::NAME,
+    nfs3::Remove::NAME,
+    nfs3::Rmdir::NAME,
+    nfs3::Rename::NAME,
+    nfs3::Link::NAME,
+    nfs3::Readdir::NAME,
+    nfs3::Readdirplus::NAME,
+    nfs3::Fsstat::NAME,
+    nfs3::Fsinfo::NAME,
+    nfs3::Pathconf::NAME,
+    nfs3::Commit::NAME,
     "MOUNT/PORTMAP",
 ];
 /// Bucket `i` counts replies that took [2^i, 2^(i+1)) µs (bucket 0 also holds anything faster).
