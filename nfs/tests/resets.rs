@@ -6,7 +6,8 @@
 //!   bytes on the server's disk and back through the client (it re-sends after each reset);
 //! - a retried EXCLUSIVE create whose first reply was lost succeeds (same verifier);
 //! - a REMOVE or RENAME whose reply was lost after the server applied it is reported as
-//!   success, not as the ENOENT its re-send earns.
+//!   success, not as the ENOENT its re-send earns; a MKDIR likewise, not as EEXIST, and it
+//!   returns the new directory's handle; an ENOENT on a first attempt stays an error.
 //!
 //! Random cuts print their seed; `NFSX_PROXY_SEED=<seed>` replays a failing run.
 
@@ -112,7 +113,6 @@ fn an_exclusive_create_whose_reply_was_lost_succeeds_when_retried() {
 }
 
 #[test]
-#[ignore = "client bug: a REMOVE re-sent after its reply was lost reports ENOENT although the remove happened (see the report)"]
 fn a_remove_whose_reply_was_lost_is_reported_as_success() {
     let s = setup("resets-remove", 0);
     s.client.write_file("gone.dat", b"x").expect("create the file");
@@ -122,7 +122,6 @@ fn a_remove_whose_reply_was_lost_is_reported_as_success() {
 }
 
 #[test]
-#[ignore = "client bug: a RENAME re-sent after its reply was lost reports ENOENT although the rename happened (see the report)"]
 fn a_rename_whose_reply_was_lost_is_reported_as_success() {
     let s = setup("resets-rename", 0);
     s.client.write_file("from.dat", b"moved").expect("create the file");
@@ -130,4 +129,20 @@ fn a_rename_whose_reply_was_lost_is_reported_as_success() {
     assert_eq!(std::fs::read(s.local.join("to.dat")).unwrap(), b"moved", "the server renamed the file");
     assert!(!s.local.join("from.dat").exists());
     outcome.expect("RENAME whose first reply was lost");
+}
+
+#[test]
+fn a_mkdir_whose_reply_was_lost_is_reported_as_success_with_its_handle() {
+    let s = setup("resets-mkdir", 0);
+    let outcome = with_lost_reply(&s, nfs3::Mkdir::NUMBER, || s.client.mkdir("made", 0o755));
+    let handle = outcome.expect("MKDIR whose first reply was lost");
+    assert!(s.local.join("made").is_dir(), "the server made the directory");
+    assert_eq!(s.client.getattr(&handle).expect("GETATTR of the handle").ftype, nfs3::Ftype3::Dir);
+}
+
+#[test]
+fn a_remove_that_was_never_applied_still_reports_enoent() {
+    let s = setup("resets-remove-absent", 0);
+    let err = s.client.unlink("never-there.dat").expect_err("REMOVE of a missing file");
+    assert_eq!(err.errno(), libc::ENOENT, "a first-attempt ENOENT is a real error: {err}");
 }

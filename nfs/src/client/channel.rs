@@ -164,11 +164,18 @@ pub struct Reply {
     record: Bytes,
     body_offset: usize,
     stats_slot: usize,
+    resent: bool,
 }
 
 impl Reply {
     pub fn body(&self) -> &[u8] {
         &self.record[self.body_offset..]
+    }
+
+    /// Whether the call went out more than once, so an earlier copy may have been carried out
+    /// and only its reply lost.
+    pub fn resent(&self) -> bool {
+        self.resent
     }
 }
 
@@ -184,6 +191,7 @@ pub struct InFlight<'a> {
     conn: Arc<Connection>,
     pending: Pending,
     attempts: u32,
+    resent: bool,
 }
 
 impl InFlight<'_> {
@@ -408,6 +416,7 @@ impl Channel {
                         conn,
                         pending,
                         attempts,
+                        resent: false,
                     });
                 }
                 Err(e) => {
@@ -564,6 +573,7 @@ impl Channel {
         self.stats.retransmits.fetch_add(1, Ordering::Relaxed);
         let mut again = self.send_attempt(call, attempts + 1, Some(lane))?;
         again.sent_at = sent_at;
+        again.resent = true;
         Ok(again)
     }
 
@@ -612,7 +622,7 @@ impl Channel {
         let bytes = if call.payload.is_empty() { record.len() } else { call.payload.len() };
         self.stats.ops[call.stats_slot].record(inflight.sent_at.elapsed(), bytes, outcome.is_err());
         let body_offset = outcome?;
-        Ok(Reply { record, body_offset, stats_slot: call.stats_slot })
+        Ok(Reply { record, body_offset, stats_slot: call.stats_slot, resent: inflight.resent })
     }
 
     /// Counts a reply that carried a failure status as an error of its procedure.

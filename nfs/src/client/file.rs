@@ -13,6 +13,7 @@ use crate::proto::nfs3::{
 };
 use crate::{Error, Result};
 
+use super::ops::new_object;
 use super::{Client, InFlight};
 
 /// Pieces of one read or write in flight at once; the connection's slot table bounds the rest.
@@ -205,8 +206,15 @@ impl Client {
         };
         let exclusive = matches!(how, CreateHow::Exclusive(_));
         let args = CreateArgs { where_: DirOpArgs { dir: dir.as_fh(), name: name.as_bytes() }, how };
-        let (fh, obj_attrs) =
-            self.call::<nfs3::Create, _>(&args, |ok| (ok.obj.map(|f| f.to_owned()), ok.obj_attributes))?;
+        let made = if opts.create_new {
+            // A GUARDED create re-sent after a lost reply finds its own file; EXCLUSIVE ones
+            // are recognised by the server through the verifier.
+            self.call_once::<nfs3::Create, _>(&args, Nfsstat3::Exist, new_object)?
+        } else {
+            // Without O_EXCL an existing file is opened (and truncated) instead, whoever made it.
+            Some(self.call::<nfs3::Create, _>(&args, new_object)?)
+        };
+        let (fh, obj_attrs) = made.unwrap_or_default();
         let fh = self.finish_new_object(&dir, name, fh, obj_attrs, Ftype3::Reg)?;
         if exclusive {
             // EXCLUSIVE stores the verifier in the file's attributes; the real ones follow.

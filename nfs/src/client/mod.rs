@@ -20,7 +20,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use nfsx_core::net::{ReceiveMode, SocketOptions};
 
-use crate::proto::nfs3::{self, Failed, Fattr3, FileHandle, FsinfoArgs, FsinfoOk, Procedure, WriteArgs};
+use crate::proto::nfs3::{
+    self, Failed, Fattr3, FileHandle, FsinfoArgs, FsinfoOk, Nfsstat3, Procedure, WriteArgs,
+};
 use crate::proto::{
     mount, portmap, MOUNT_PROGRAM, MOUNT_VERSION, NFS_PROGRAM, NFS_VERSION, PORTMAP_PROGRAM, PORTMAP_VERSION,
 };
@@ -327,6 +329,29 @@ impl Client {
         let reply = self.inner.nfs.wait(inflight)?;
         let result = match decode_result::<P>(&reply)? {
             Ok(ok) => Ok(on_ok(ok)),
+            Err(failed) => {
+                self.inner.nfs.note_failure_status(&reply);
+                Err(Error::Nfs { procedure: P::NAME, status: failed.status })
+            }
+        };
+        result
+    }
+
+    /// Runs a procedure that cannot safely be carried out twice (REMOVE, RENAME, MKDIR...).
+    /// When the call had to be re-sent and the server answers `done_status` (ENOENT for a
+    /// REMOVE, EEXIST for a MKDIR), an earlier copy did the work and only its reply was lost:
+    /// the outcome is `Ok(None)`, not an error.
+    pub(crate) fn call_once<P: Procedure, T>(
+        &self,
+        args: &P::Args<'_>,
+        done_status: Nfsstat3,
+        on_ok: impl for<'r> FnOnce(P::Ok<'r>) -> T,
+    ) -> Result<Option<T>> {
+        let inflight = self.start::<P>(args)?;
+        let reply = self.inner.nfs.wait(inflight)?;
+        let result = match decode_result::<P>(&reply)? {
+            Ok(ok) => Ok(Some(on_ok(ok))),
+            Err(failed) if reply.resent() && failed.status == done_status => Ok(None),
             Err(failed) => {
                 self.inner.nfs.note_failure_status(&reply);
                 Err(Error::Nfs { procedure: P::NAME, status: failed.status })

@@ -3,7 +3,7 @@
 
 use crate::proto::nfs3::{
     self, AccessArgs, CommitArgs, DirOpArgs, Fattr3, FileHandle, FsstatArgs, Ftype3, GetattrArgs, LinkArgs,
-    LookupArgs, MkdirArgs, MknodArgs, MknodData, Nfsstat3, PathconfArgs, ReadlinkArgs, RemoveArgs,
+    LookupArgs, MkdirArgs, MknodArgs, MknodData, NewObjOk, Nfsstat3, PathconfArgs, ReadlinkArgs, RemoveArgs,
     RenameArgs, RmdirArgs, Sattr3, SetTime, SetattrArgs, SymlinkArgs,
 };
 use crate::{Error, Result};
@@ -165,8 +165,8 @@ impl Client {
             where_: DirOpArgs { dir: dir.as_fh(), name: name.as_bytes() },
             attributes: Sattr3 { mode: Some(mode), ..Sattr3::default() },
         };
-        let (fh, attrs) =
-            self.call::<nfs3::Mkdir, _>(&args, |ok| (ok.obj.map(|f| f.to_owned()), ok.obj_attributes))?;
+        let made = self.call_once::<nfs3::Mkdir, _>(&args, Nfsstat3::Exist, new_object)?;
+        let (fh, attrs) = made.unwrap_or_default();
         self.finish_new_object(&dir, name, fh, attrs, Ftype3::Dir)
     }
 
@@ -195,7 +195,7 @@ impl Client {
         let (dir, name) = self.resolve_parent(path)?;
         self.inner.names.remove(&dir, name.as_bytes());
         let args = RmdirArgs { object: DirOpArgs { dir: dir.as_fh(), name: name.as_bytes() } };
-        self.call::<nfs3::Rmdir, _>(&args, drop)
+        self.call_once::<nfs3::Rmdir, _>(&args, Nfsstat3::Noent, drop).map(drop)
     }
 
     /// Removes a non-directory (REMOVE).
@@ -203,7 +203,7 @@ impl Client {
         let (dir, name) = self.resolve_parent(path)?;
         self.inner.names.remove(&dir, name.as_bytes());
         let args = RemoveArgs { object: DirOpArgs { dir: dir.as_fh(), name: name.as_bytes() } };
-        self.call::<nfs3::Remove, _>(&args, drop)
+        self.call_once::<nfs3::Remove, _>(&args, Nfsstat3::Noent, drop).map(drop)
     }
 
     pub fn rename(&self, from: &str, to: &str) -> Result<()> {
@@ -215,7 +215,7 @@ impl Client {
             from: DirOpArgs { dir: from_dir.as_fh(), name: from_name.as_bytes() },
             to: DirOpArgs { dir: to_dir.as_fh(), name: to_name.as_bytes() },
         };
-        self.call::<nfs3::Rename, _>(&args, drop)
+        self.call_once::<nfs3::Rename, _>(&args, Nfsstat3::Noent, drop).map(drop)
     }
 
     /// Makes `new` another name for the file `existing` (a hard link).
@@ -224,7 +224,7 @@ impl Client {
         let (dir, name) = self.resolve_parent(new)?;
         let args =
             LinkArgs { file: file.as_fh(), link: DirOpArgs { dir: dir.as_fh(), name: name.as_bytes() } };
-        self.call::<nfs3::Link, _>(&args, drop)
+        self.call_once::<nfs3::Link, _>(&args, Nfsstat3::Exist, drop).map(drop)
     }
 
     pub fn symlink(&self, target: &str, link_path: &str) -> Result<()> {
@@ -237,8 +237,8 @@ impl Client {
             symlink_attributes: Sattr3::default(),
             symlink_data: target.as_bytes(),
         };
-        let (fh, attrs) =
-            self.call::<nfs3::Symlink, _>(&args, |ok| (ok.obj.map(|f| f.to_owned()), ok.obj_attributes))?;
+        let made = self.call_once::<nfs3::Symlink, _>(&args, Nfsstat3::Exist, new_object)?;
+        let (fh, attrs) = made.unwrap_or_default();
         self.finish_new_object(&dir, name, fh, attrs, Ftype3::Lnk).map(drop)
     }
 
@@ -263,8 +263,8 @@ impl Client {
             MknodData::Fifo(_) => Ftype3::Fifo,
         };
         let args = MknodArgs { where_: DirOpArgs { dir: dir.as_fh(), name: name.as_bytes() }, what };
-        let (fh, attrs) =
-            self.call::<nfs3::Mknod, _>(&args, |ok| (ok.obj.map(|f| f.to_owned()), ok.obj_attributes))?;
+        let made = self.call_once::<nfs3::Mknod, _>(&args, Nfsstat3::Exist, new_object)?;
+        let (fh, attrs) = made.unwrap_or_default();
         self.finish_new_object(&dir, name, fh, attrs, ftype)
     }
 
@@ -334,4 +334,9 @@ impl Client {
     pub fn commit(&self, fh: &FileHandle, offset: u64, count: u32) -> Result<[u8; 8]> {
         self.call::<nfs3::Commit, _>(&CommitArgs { file: fh.as_fh(), offset, count }, |ok| ok.verf)
     }
+}
+
+/// The handle and attributes a CREATE, MKDIR, SYMLINK or MKNOD returned, owned.
+pub(crate) fn new_object(ok: NewObjOk<'_>) -> (Option<FileHandle>, Option<Fattr3>) {
+    (ok.obj.map(|f| f.to_owned()), ok.obj_attributes)
 }
