@@ -192,6 +192,9 @@ pub struct InFlight<'a> {
     pending: Pending,
     attempts: u32,
     resent: bool,
+    /// The connection's reply count when this attempt went out: unchanged at a timeout means
+    /// the connection delivered nothing at all meanwhile.
+    replies_before: u64,
 }
 
 impl InFlight<'_> {
@@ -398,15 +401,16 @@ impl Channel {
             let lane = self.pick_lane(call.bulk, avoid);
             let deadline = Instant::now() + self.retry.timeout;
             let placed = self.connection(lane).and_then(|conn| {
+                let replies_before = conn.stats().replies.load(Ordering::Relaxed);
                 let pending = if send {
                     conn.call(call.xid, &call.parts(), deadline)?
                 } else {
                     conn.register(call.xid, deadline)?
                 };
-                Ok((conn, pending))
+                Ok((conn, pending, replies_before))
             });
             match placed {
-                Ok((conn, pending)) => {
+                Ok((conn, pending, replies_before)) => {
                     let now = Instant::now();
                     return Ok(InFlight {
                         call,
@@ -417,6 +421,7 @@ impl Channel {
                         pending,
                         attempts,
                         resent: false,
+                        replies_before,
                     });
                 }
                 Err(e) => {
@@ -560,11 +565,19 @@ impl Channel {
     /// After a timeout or a broken connection: the same call again on another connection when
     /// there is one, or the error once the retry policy says so.
     pub fn resend<'a>(&self, inflight: InFlight<'a>, e: TransportError) -> Result<InFlight<'a>> {
-        let InFlight { call, sent_at, lane, pending, attempts, .. } = inflight;
+        let InFlight { call, sent_at, lane, conn, pending, attempts, replies_before, .. } = inflight;
         // Leave the old connection's table before the same XID is sent again.
         drop(pending);
-        if matches!(e, TransportError::TimedOut { .. }) && self.paths.len() > 1 {
-            self.path_failed(lane);
+        if matches!(e, TransportError::TimedOut { .. }) {
+            if self.paths.len() > 1 {
+                self.path_failed(lane);
+            }
+            // A connection that completed no reply for a whole timeout may be stuck mid-record
+            // (every later reply would be read as the rest of it) or dead without a reset; a
+            // fresh one is the cure, and the calls still on it are re-sent there.
+            if conn.stats().replies.load(Ordering::Relaxed) == replies_before {
+                conn.close();
+            }
         }
         if let Err(e) = self.give_up_or_pause(e, attempts + 1) {
             self.stats.ops[call.stats_slot].record(sent_at.elapsed(), 0, true);
