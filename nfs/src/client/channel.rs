@@ -4,15 +4,16 @@
 
 use std::io::IoSlice;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use nfsx_core::buf::BufferPool;
 use nfsx_core::net::{Connection, Pending, ReceiveMode, SocketOptions, TransportError};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::RwLock;
 
+use super::probe::{Paths, ProbeConfig, Route};
 use super::stats::{self, OpCounters, OP_SLOTS};
 use crate::proto::nfs3::{Commit, Procedure, Read, Write};
 use crate::rpc::{decode_reply, record_mark, CallHeader, Credential, RecordFramer, XidAllocator};
@@ -29,18 +30,6 @@ struct Lane {
     path: usize,
     conn: RwLock<Option<Arc<Connection>>>,
 }
-
-/// A route to the server: one server address from one local address. A path that stops
-/// answering is taken out of use for a while (backing off), then tried again by real traffic.
-#[derive(Debug, Default)]
-struct PathHealth {
-    down_until: Mutex<Option<Instant>>,
-    failures: AtomicU32,
-}
-
-/// First pause after a path fails; doubles with each failure in a row, up to the maximum.
-const PATH_RETRY_FIRST: Duration = Duration::from_millis(250);
-const PATH_RETRY_MAX: Duration = Duration::from_secs(5);
 
 /// How calls are retried.
 #[derive(Debug, Clone, Copy)]
@@ -114,7 +103,7 @@ pub struct ChannelConfig {
 
 pub struct Channel {
     lanes: Vec<Lane>,
-    paths: Vec<PathHealth>,
+    paths: Arc<Paths>,
     /// Where the next search for the least-loaded lane starts.
     next_lane: AtomicUsize,
     socket: SocketOptions,
@@ -225,16 +214,35 @@ impl Channel {
         credential: Credential,
         xids: Arc<XidAllocator>,
     ) -> Channel {
+        let routes: Vec<Route> = servers
+            .iter()
+            .enumerate()
+            .map(|(path, &server)| Route {
+                server,
+                local: (!local_addrs.is_empty()).then(|| local_addrs[path % local_addrs.len()]),
+            })
+            .collect();
         let mut lanes = Vec::with_capacity(servers.len() * config.nconnect);
-        for (path, &server) in servers.iter().enumerate() {
-            let local = (!local_addrs.is_empty()).then(|| local_addrs[path % local_addrs.len()]);
+        for (path, route) in routes.iter().enumerate() {
             for n in 0..config.nconnect {
                 // At least one connection per address stays open to bulk IO.
                 let metadata_only = n < config.mdconnect.min(config.nconnect - 1);
-                lanes.push(Lane { server, local, metadata_only, path, conn: RwLock::new(None) });
+                lanes.push(Lane {
+                    server: route.server,
+                    local: route.local,
+                    metadata_only,
+                    path,
+                    conn: RwLock::new(None),
+                });
             }
         }
-        let paths = servers.iter().map(|_| PathHealth::default()).collect();
+        let probe = ProbeConfig {
+            socket: config.socket.clone(),
+            credential: credential.clone(),
+            xids: Arc::clone(&xids),
+            timeout: config.retry.timeout,
+        };
+        let paths = Paths::new(routes, probe);
         let buffers = BufferPool::new(
             max_record_len(config.max_payload),
             (lanes.len() * config.max_in_flight).min(MAX_IDLE_BUFFERS),
@@ -302,9 +310,7 @@ impl Channel {
     /// Metadata goes to the metadata-only lanes when there are any, bulk IO to the others.
     fn pick_lane(&self, bulk: bool, avoid: Option<usize>) -> usize {
         let has_metadata_lanes = self.lanes.iter().any(|l| l.metadata_only);
-        let now = Instant::now();
-        let usable =
-            |i: usize| self.paths[self.lanes[i].path].down_until.lock().is_none_or(|until| until <= now);
+        let usable = |i: usize| self.paths.is_up(self.lanes[i].path);
         let any_usable = (0..self.lanes.len()).any(usable);
         let fits = |i: usize| {
             (!has_metadata_lanes || self.lanes[i].metadata_only != bulk) && (!any_usable || usable(i))
@@ -358,15 +364,9 @@ impl Channel {
         payload: &'a [u8],
     ) -> Call<'a> {
         let xid = self.xids.next_xid();
-        let header = CallHeader { xid, program, version, procedure, credential: &self.credential };
-        let mut head = Vec::with_capacity(4 + header.encoded_len() + args.encoded_len());
-        head.extend_from_slice(&[0; 4]);
-        let mut w = Writer::new(&mut head);
-        header.encode(&mut w);
-        args.encode(&mut w);
+        let head =
+            encode_record_head(xid, program, version, procedure, &self.credential, args, payload.len());
         let padding = crate::xdr::pad_len(payload.len());
-        let record_len = head.len() - 4 + payload.len() + padding;
-        head[..4].copy_from_slice(&record_mark(record_len));
         let nfs = program == crate::proto::NFS_PROGRAM;
         let stats_slot = stats::slot_of(nfs.then_some(procedure));
         let bulk = nfs && [Read::NUMBER, Write::NUMBER, Commit::NUMBER].contains(&procedure);
@@ -590,26 +590,14 @@ impl Channel {
         Ok(again)
     }
 
-    fn any_path_usable(&self) -> bool {
-        let now = Instant::now();
-        self.paths.iter().any(|p| p.down_until.lock().is_none_or(|until| until <= now))
-    }
-
-    /// A path stopped answering: no new calls go to it until its back-off passes, and its
+    /// A path stopped answering: no new calls go to it until a probe is answered, and its
     /// connections are closed so the calls stuck on them are sent again on the other paths now
     /// rather than each waiting out its own timeout.
     fn path_failed(&self, lane: usize) {
         let path = self.lanes[lane].path;
-        let health = &self.paths[path];
-        let now = Instant::now();
-        {
-            let mut down_until = health.down_until.lock();
-            // Calls that were stuck on the path when it was taken out fail too: one failure.
-            if down_until.is_some_and(|until| until > now) {
-                return;
-            }
-            let failures = health.failures.fetch_add(1, Ordering::Relaxed).min(16);
-            *down_until = Some(now + PATH_RETRY_FIRST.saturating_mul(1 << failures).min(PATH_RETRY_MAX));
+        // Calls that were stuck on the path when it was taken out fail too: one failure.
+        if !self.paths.take_out(path) {
+            return;
         }
         self.stats.path_failures.fetch_add(1, Ordering::Relaxed);
         for other in self.lanes.iter().filter(|l| l.path == path) {
@@ -621,11 +609,6 @@ impl Channel {
 
     /// Checks a reply record's RPC header and records the call's statistics.
     pub fn accept(&self, inflight: InFlight<'_>, record: Bytes) -> Result<Reply> {
-        let health = &self.paths[self.lanes[inflight.lane].path];
-        if health.failures.load(Ordering::Relaxed) > 0 {
-            health.failures.store(0, Ordering::Relaxed);
-            *health.down_until.lock() = None;
-        }
         let call = &inflight.call;
         let procedure = call.procedure;
         let outcome = decode_reply(&record)
@@ -648,7 +631,7 @@ impl Channel {
         if exhausted || matches!(e, TransportError::DuplicateKey { .. }) {
             return Err(Error::Transport(e));
         }
-        if matches!(e, TransportError::Connect { .. }) && !self.any_path_usable() {
+        if matches!(e, TransportError::Connect { .. }) && !self.paths.any_up() {
             // A refused connect answers at once; pace the retries so a restarting server gets time.
             std::thread::sleep(Duration::from_millis(100).min(self.retry.timeout));
         }
@@ -660,4 +643,26 @@ impl Channel {
         let inflight = self.send(call)?;
         self.wait(inflight)
     }
+}
+
+/// A call's record mark, RPC header and `args`, for a record whose last `payload_len` bytes
+/// (plus XDR padding) are sent separately.
+pub(crate) fn encode_record_head(
+    xid: u32,
+    program: u32,
+    version: u32,
+    procedure: u32,
+    credential: &Credential,
+    args: &impl Encode,
+    payload_len: usize,
+) -> Vec<u8> {
+    let header = CallHeader { xid, program, version, procedure, credential };
+    let mut head = Vec::with_capacity(4 + header.encoded_len() + args.encoded_len());
+    head.extend_from_slice(&[0; 4]);
+    let mut w = Writer::new(&mut head);
+    header.encode(&mut w);
+    args.encode(&mut w);
+    let record_len = head.len() - 4 + payload_len + crate::xdr::pad_len(payload_len);
+    head[..4].copy_from_slice(&record_mark(record_len));
+    head
 }

@@ -9,6 +9,7 @@ mod file;
 mod future;
 mod names;
 mod ops;
+mod probe;
 mod stats;
 mod timer;
 mod url;
