@@ -79,15 +79,6 @@ const HEAP_BOUND: usize = 2 * MAX_RECORD + (RETRANS as usize + 1) * 256 * 1024 +
 /// Resident memory the process may gain over one scenario.
 const RSS_BOUND_KIB: i64 = 32 * 1024;
 
-fn vm_rss_kib() -> i64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS in /proc/self/status")
-}
-
 fn install_panic_counter() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
@@ -111,14 +102,14 @@ fn getattr_against(behaviour: Behaviour) -> Error {
     client.getattr(&root).expect("GETATTR before the server turns hostile");
 
     server.script(NFS_PROGRAM, 1, behaviour.clone());
-    let rss_before = vm_rss_kib();
+    let rss_before = common::vm_rss_kib();
     let heap_before = LIVE.load(Ordering::SeqCst);
     PEAK.store(heap_before, Ordering::SeqCst);
     let started = Instant::now();
     let outcome = client.getattr(&root);
     let elapsed = started.elapsed();
     let heap_grown = PEAK.load(Ordering::SeqCst).saturating_sub(heap_before);
-    let rss_grown = vm_rss_kib() - rss_before;
+    let rss_grown = common::vm_rss_kib() - rss_before;
 
     let err = match outcome {
         Ok(attrs) => panic!("{behaviour:?}: GETATTR succeeded against a hostile server: {attrs:?}"),
