@@ -5,9 +5,14 @@
 //! ```text
 //!  caller threads ──call(key, iovecs)──▶ Connection ──writev──▶ TCP socket
 //!        ▲                                                        │
-//!        └──── Pending::wait ◀── pending table ◀── Framer ◀── reader thread
+//!        └──── Pending::wait ◀── pending table ◀── Framer ◀── receive side
 //! ```
+//!
+//! The receive side is one of: a reader thread per connection, the waiting caller itself
+//! ([`net::ReceiveMode::Caller`]), or an event loop of a [`ring::Reactor`] that receives for
+//! many connections on io_uring (or epoll where io_uring is unavailable).
 
 pub mod buf;
 pub mod net;
 pub mod poll;
+pub mod ring;

@@ -1,6 +1,7 @@
 use std::collections::HashMap;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
@@ -11,6 +12,7 @@ use bytes::Bytes;
 use parking_lot::{Condvar, Mutex};
 
 use super::{socket, SocketOptions, TransportError};
+use crate::ring::{Backend, Reactor, Registration};
 
 /// Splits a byte stream into frames and names the request each frame answers. The protocol layer
 /// implements it (ONC RPC record marking plus the XID); the transport only moves bytes.
@@ -18,7 +20,10 @@ use super::{socket, SocketOptions, TransportError};
 /// The framer also chooses where each read lands, so a large frame can be read straight into
 /// the buffer it will be handed out in, with no copy in between.
 pub trait Framer: Send + 'static {
-    /// Where the next read from the socket goes (never empty).
+    /// Where the next read from the socket goes (never empty). An io_uring event loop has the
+    /// kernel write there after this returns, until its receive completes; meanwhile the framer
+    /// is neither called nor dropped, so memory the framer owns (which is all a safe
+    /// implementation can hand out here) stays valid and unaliased for that long.
     fn read_target(&mut self) -> &mut [u8];
     /// Accounts for `n` bytes just read into [`Framer::read_target`], handing each frame that
     /// completes to `deliver` with its key.
@@ -68,18 +73,18 @@ impl Shared {
 
 /// One TCP connection carrying many requests at once, matched to replies by key.
 ///
-/// Sends happen on the caller's thread under a lock, so a request's parts go out contiguously;
-/// one reader thread per connection frames replies and hands each to its waiter.
+/// Sends happen on the caller's thread under a lock, so a request's parts go out contiguously.
+/// Replies are read by a reader thread of the connection's own, by the waiting callers, or by
+/// an event loop of a [`Reactor`] (see [`ReceiveMode`]); each frames them and hands each reply
+/// to its waiter through the same receive code.
 pub struct Connection {
     shared: Arc<Shared>,
     writer: Mutex<TcpStream>,
-    reader: Option<JoinHandle<()>>,
-    /// In [`ReceiveMode::Caller`], the receive side, driven by whichever thread waits.
-    driven: Option<Mutex<DrivenReader>>,
+    receive: ReceiveSide,
 }
 
 /// Who reads replies off the socket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Default)]
 pub enum ReceiveMode {
     /// A reader thread per connection hands each reply to its waiter (any number of threads,
     /// futures on any executor).
@@ -88,6 +93,44 @@ pub enum ReceiveMode {
     /// No reader thread: a waiting caller reads and dispatches replies itself through
     /// [`Connection::drive`], with no hand-off between threads (run-to-completion).
     Caller,
+    /// One of the reactor's event loops (io_uring or epoll) reads the connection together with
+    /// many others and hands each reply to its waiter: a few threads for any number of
+    /// connections. Sends still go out on the caller's thread.
+    Reactor(Arc<Reactor>),
+}
+
+/// Two modes are equal when they are the same kind, and for reactors the same reactor.
+impl PartialEq for ReceiveMode {
+    fn eq(&self, other: &ReceiveMode) -> bool {
+        match (self, other) {
+            (ReceiveMode::Thread, ReceiveMode::Thread) | (ReceiveMode::Caller, ReceiveMode::Caller) => true,
+            (ReceiveMode::Reactor(a), ReceiveMode::Reactor(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for ReceiveMode {}
+
+/// What reads a connection's replies, as [`Connection::mode`] reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiveKind {
+    Thread,
+    Caller,
+    /// An event loop of a reactor running this backend.
+    Reactor(Backend),
+}
+
+/// The receive side as the connection holds it.
+enum ReceiveSide {
+    /// The reader thread, joined on drop.
+    Thread(Option<JoinHandle<()>>),
+    /// Driven by whichever thread waits.
+    Caller(Mutex<DrivenReader>),
+    /// Owned by an event loop; the registration tells it when the connection closes. It holds
+    /// the loop's queue, not the reactor, so a connection kept somewhere never keeps the
+    /// reactor's threads running.
+    Reactor(Registration, Backend),
 }
 
 /// The most bytes a caller waits to have queued before it is woken: large replies are then
@@ -95,10 +138,119 @@ pub enum ReceiveMode {
 const MAX_LOW_WATER_BYTES: usize = 256 * 1024;
 
 struct DrivenReader {
-    stream: TcpStream,
-    framer: Box<dyn Framer>,
+    receiver: Receiver,
     /// SO_RCVLOWAT now set on the socket.
     low_water: usize,
+}
+
+/// A connection's receive side: the socket's read half, the framer, and the table replies are
+/// handed to. Every receive backend (reader thread, waiting caller, event loop) reads into
+/// [`Receiver::target`] however it reads, and reports what the read returned to
+/// [`Receiver::complete`]: one copy of the framing, delivery and failure rules for all of them.
+pub(crate) struct Receiver {
+    stream: TcpStream,
+    framer: Box<dyn Framer>,
+    shared: Arc<Shared>,
+}
+
+/// What one read came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Received {
+    /// Bytes were framed (and any replies they completed handed out). `short` when fewer came
+    /// than the target held: the socket had no more for now.
+    Bytes { short: bool },
+    /// Nothing yet (EAGAIN or EINTR): read again later.
+    Again,
+    /// The connection is over (end of stream, a receive error, a framing error): every request
+    /// in flight has failed with `Closed`, the socket is shut down, and it must not be read again.
+    Finished,
+}
+
+impl Receiver {
+    fn new(stream: TcpStream, framer: Box<dyn Framer>, shared: Arc<Shared>) -> Receiver {
+        Receiver { stream, framer, shared }
+    }
+
+    /// Where the next read goes (never empty). The memory belongs to the framer and stays
+    /// where it is until the framer is next used or dropped.
+    /// A receive side with a reply table of its own, for testing a backend without a
+    /// [`Connection`] around it (whose close would also shut the socket down).
+    #[cfg(test)]
+    pub(crate) fn detached(stream: TcpStream, framer: Box<dyn Framer>) -> Receiver {
+        let addr = stream.peer_addr().expect("a connected socket");
+        let shared = Arc::new(Shared {
+            addr,
+            pending: Mutex::new(HashMap::new()),
+            slot_freed: Condvar::new(),
+            max_in_flight: 1,
+            closed: AtomicBool::new(false),
+            close_reason: Mutex::new(None),
+            stats: ConnectionStats::default(),
+        });
+        Receiver::new(stream, framer, shared)
+    }
+
+    pub(crate) fn target(&mut self) -> &mut [u8] {
+        self.framer.read_target()
+    }
+
+    pub(crate) fn fd(&self) -> RawFd {
+        self.stream.as_raw_fd()
+    }
+
+    /// Whether the connection was closed (by either side); its socket needs no more reading.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::Acquire)
+    }
+
+    /// Fails every request in flight with `reason` (unless the connection already failed) and
+    /// shuts the socket down.
+    pub(crate) fn stop(&self, reason: &str) {
+        let _ = self.stream.shutdown(Shutdown::Both);
+        self.shared.fail_all(reason.to_string());
+    }
+
+    /// Accounts for one read of at most `wanted` bytes into [`Receiver::target`] that returned
+    /// `read`: frames the bytes and delivers the replies they complete, or ends the connection.
+    pub(crate) fn complete(&mut self, read: io::Result<usize>, wanted: usize) -> Received {
+        let n = match read {
+            Ok(0) => {
+                self.stop("server closed the connection");
+                return Received::Finished;
+            }
+            Ok(n) => n,
+            Err(e) if matches!(e.kind(), io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock) => {
+                return Received::Again
+            }
+            Err(e) => {
+                self.stop(&format!("receive failed: {e}"));
+                return Received::Finished;
+            }
+        };
+        let shared = &*self.shared;
+        shared.stats.bytes_received.fetch_add(n as u64, Ordering::Relaxed);
+        if let Err(reason) = self.framer.filled(n, &mut |key, frame| deliver(shared, key, frame)) {
+            self.stop(&reason);
+            return Received::Finished;
+        }
+        Received::Bytes { short: n < wanted }
+    }
+
+    /// One read(2) on the socket as it is (blocking or not), accounted as above.
+    pub(crate) fn read(&mut self) -> Received {
+        let target = self.framer.read_target();
+        let wanted = target.len();
+        let read = (&self.stream).read(target);
+        self.complete(read, wanted)
+    }
+}
+
+/// A receive side that goes away, whatever the reason (its connection closed, its event loop
+/// stopped before taking it), leaves no request waiting for a reply that cannot come.
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.shared.fail_all("the connection's receive side stopped".to_string());
+    }
 }
 
 impl std::fmt::Debug for Connection {
@@ -142,29 +294,45 @@ impl Connection {
             close_reason: Mutex::new(None),
             stats: ConnectionStats::default(),
         });
-        if mode == ReceiveMode::Caller {
-            read_half.set_nonblocking(true).map_err(connect_error)?;
-            let driven = DrivenReader { stream: read_half, framer: Box::new(framer), low_water: 1 };
-            return Ok(Connection {
-                shared,
-                writer: Mutex::new(stream),
-                reader: None,
-                driven: Some(Mutex::new(driven)),
-            });
-        }
-        let reader_shared = Arc::clone(&shared);
-        let reader = std::thread::Builder::new()
-            .name(format!("nfsx-rx-{addr}"))
-            .spawn(move || read_loop(read_half, framer, &reader_shared))
-            .map_err(connect_error)?;
-        Ok(Connection { shared, writer: Mutex::new(stream), reader: Some(reader), driven: None })
+        let receive = match mode {
+            ReceiveMode::Caller => {
+                read_half.set_nonblocking(true).map_err(connect_error)?;
+                let receiver = Receiver::new(read_half, Box::new(framer), Arc::clone(&shared));
+                ReceiveSide::Caller(Mutex::new(DrivenReader { receiver, low_water: 1 }))
+            }
+            ReceiveMode::Thread => {
+                let mut receiver = Receiver::new(read_half, Box::new(framer), Arc::clone(&shared));
+                let reader = std::thread::Builder::new()
+                    .name(format!("nfsx-rx-{addr}"))
+                    .spawn(move || while receiver.read() != Received::Finished {})
+                    .map_err(connect_error)?;
+                ReceiveSide::Thread(Some(reader))
+            }
+            ReceiveMode::Reactor(reactor) => {
+                // The socket stays blocking for the sender: the epoll loop reads with
+                // MSG_DONTWAIT, and io_uring needs no O_NONBLOCK.
+                let receiver = Receiver::new(read_half, Box::new(framer), Arc::clone(&shared));
+                let registration = reactor
+                    .register(receiver, opts.connect_timeout)
+                    .map_err(|source| TransportError::Receive { addr, source })?;
+                ReceiveSide::Reactor(registration, reactor.backend())
+            }
+        };
+        Ok(Connection { shared, writer: Mutex::new(stream), receive })
     }
 
-    pub fn mode(&self) -> ReceiveMode {
-        if self.driven.is_some() {
-            ReceiveMode::Caller
-        } else {
-            ReceiveMode::Thread
+    pub fn mode(&self) -> ReceiveKind {
+        match &self.receive {
+            ReceiveSide::Thread(_) => ReceiveKind::Thread,
+            ReceiveSide::Caller(_) => ReceiveKind::Caller,
+            ReceiveSide::Reactor(_, backend) => ReceiveKind::Reactor(*backend),
+        }
+    }
+
+    fn driven(&self) -> Option<&Mutex<DrivenReader>> {
+        match &self.receive {
+            ReceiveSide::Caller(driven) => Some(driven),
+            _ => None,
         }
     }
 
@@ -172,64 +340,44 @@ impl Connection {
     /// queued (sized from the average reply so far), or after the caller's poll timeout. One
     /// reply's worth restores the default.
     pub fn wake_after_replies(&self, replies: usize) {
-        let Some(driven) = &self.driven else { return };
+        let Some(driven) = self.driven() else { return };
         let stats = &self.shared.stats;
         let received = stats.bytes_received.load(Ordering::Relaxed);
         let count = stats.replies.load(Ordering::Relaxed).max(1);
         let bytes =
             if replies <= 1 { 1 } else { ((received / count) as usize * replies).min(MAX_LOW_WATER_BYTES) };
         if let Some(mut reader) = driven.try_lock() {
-            if reader.low_water != bytes {
-                let fd = std::os::fd::AsRawFd::as_raw_fd(&reader.stream);
-                if crate::poll::set_receive_low_water(fd, bytes).is_ok() {
-                    reader.low_water = bytes;
-                }
+            if reader.low_water != bytes
+                && crate::poll::set_receive_low_water(reader.receiver.fd(), bytes).is_ok()
+            {
+                reader.low_water = bytes;
             }
         }
     }
 
     /// The socket, for waiting on readiness of several connections at once.
-    pub fn raw_fd(&self) -> std::os::fd::RawFd {
-        std::os::fd::AsRawFd::as_raw_fd(&*self.writer.lock())
+    pub fn raw_fd(&self) -> RawFd {
+        self.writer.lock().as_raw_fd()
     }
 
     /// In [`ReceiveMode::Caller`]: reads whatever replies have arrived, without blocking, and
     /// hands each to its waiter. Returns false when another thread is driving this connection
     /// (or the connection has its own reader thread), so the caller waits on its reply instead.
     pub fn drive(&self) -> bool {
-        let Some(driven) = &self.driven else { return false };
+        let Some(driven) = self.driven() else { return false };
         let Some(mut reader) = driven.try_lock() else { return false };
-        let DrivenReader { stream, framer, .. } = &mut *reader;
-        loop {
-            if self.is_closed() {
-                return true;
-            }
-            let target = framer.read_target();
-            let wanted = target.len();
-            let n = match stream.read(target) {
-                Ok(0) => {
-                    self.shared.fail_all("server closed the connection".to_string());
-                    return true;
-                }
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
-                Err(e) => {
-                    self.shared.fail_all(format!("receive failed: {e}"));
-                    return true;
-                }
-            };
-            self.shared.stats.bytes_received.fetch_add(n as u64, Ordering::Relaxed);
-            if let Err(reason) = framer.filled(n, &mut |key, frame| deliver(&self.shared, key, frame)) {
-                let _ = stream.shutdown(Shutdown::Both);
-                self.shared.fail_all(reason);
-                return true;
-            }
-            if n < wanted {
+        // An interrupted read is tried again; at most this many in a row, so a signal storm
+        // cannot hold the caller here.
+        let mut retries = 0;
+        while !self.is_closed() {
+            match reader.receiver.read() {
                 // A short read drained the socket; another read would only say EAGAIN.
-                return true;
+                Received::Bytes { short: false } => {}
+                Received::Again if retries < MAX_INTERRUPTED_READS => retries += 1,
+                Received::Bytes { short: true } | Received::Again | Received::Finished => break,
             }
         }
+        true
     }
 
     pub fn peer_addr(&self) -> SocketAddr {
@@ -294,14 +442,14 @@ impl Connection {
         let total: usize = parts.iter().map(|p| p.len()).sum();
         let sent = {
             let mut stream = self.writer.lock();
-            let fd = std::os::fd::AsRawFd::as_raw_fd(&*stream);
+            let fd = stream.as_raw_fd();
             // A caller-driven socket is non-blocking (its read side shares the flag): while the
             // send buffer is full, read replies, or the server could stall writing to us.
             let wait = || {
                 self.drive();
                 crate::poll::wait_writable_or_readable(fd, SEND_WAIT_SLICE)
             };
-            write_all_vectored(&mut stream, parts, self.driven.is_some(), wait)
+            write_all_vectored(&mut stream, parts, self.driven().is_some(), wait)
         };
         if let Err(source) = sent {
             self.shared.fail_all(format!("send failed: {source}"));
@@ -313,18 +461,24 @@ impl Connection {
         Ok(())
     }
 
-    /// Closes the connection; requests in flight fail with `Closed`.
+    /// Closes the connection; requests in flight fail with `Closed`. The shutdown also ends
+    /// a read outstanding on the socket (a blocked reader thread, an io_uring RECV).
     pub fn close(&self) {
         self.shared.fail_all("closed by the client".to_string());
         let _ = self.writer.lock().shutdown(Shutdown::Both);
+        if let ReceiveSide::Reactor(registration, _) = &self.receive {
+            registration.cancel();
+        }
     }
 }
 
 impl Drop for Connection {
     fn drop(&mut self) {
         self.close();
-        if let Some(reader) = self.reader.take() {
-            let _ = reader.join();
+        if let ReceiveSide::Thread(reader) = &mut self.receive {
+            if let Some(reader) = reader.take() {
+                let _ = reader.join();
+            }
         }
     }
 }
@@ -429,6 +583,9 @@ impl Completion {
 /// The most iovecs one writev takes (Linux's IOV_MAX).
 const MAX_IOVECS_PER_WRITE: usize = 1024;
 
+/// Interrupted reads retried in a row by a caller driving its connection.
+const MAX_INTERRUPTED_READS: u32 = 8;
+
 /// Longest wait for buffer space before a caller-driven sender reads replies again.
 const SEND_WAIT_SLICE: std::time::Duration = std::time::Duration::from_millis(50);
 
@@ -451,23 +608,6 @@ fn write_all_vectored(
         }
     }
     Ok(())
-}
-
-fn read_loop<F: Framer>(mut stream: TcpStream, mut framer: F, shared: &Shared) {
-    let reason = loop {
-        let n = match stream.read(framer.read_target()) {
-            Ok(0) => break "server closed the connection".to_string(),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => break format!("receive failed: {e}"),
-        };
-        shared.stats.bytes_received.fetch_add(n as u64, Ordering::Relaxed);
-        if let Err(reason) = framer.filled(n, &mut |key, frame| deliver(shared, key, frame)) {
-            let _ = stream.shutdown(Shutdown::Both);
-            break reason;
-        }
-    };
-    shared.fail_all(reason);
 }
 
 /// Hands a reply to the request waiting for it; a reply nobody waits for is counted and dropped.

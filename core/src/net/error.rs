@@ -16,6 +16,10 @@ pub enum TransportError {
     TimedOut { addr: SocketAddr, timeout: Duration },
     #[error("request key {key} is already in flight on the connection to {addr}")]
     DuplicateKey { addr: SocketAddr, key: u32 },
+    /// A local failure: the connection could not be handed to a receive event loop (all full,
+    /// stopped, or its queue stayed full).
+    #[error("handing the connection to {addr} to a receive event loop failed: {source}")]
+    Receive { addr: SocketAddr, source: io::Error },
 }
 
 impl TransportError {
@@ -28,7 +32,7 @@ impl TransportError {
         match self {
             TransportError::Connect { source, .. } => source.raw_os_error().unwrap_or(ECONNREFUSED),
             TransportError::TimedOut { .. } => ETIMEDOUT,
-            TransportError::DuplicateKey { .. } => EIO,
+            TransportError::DuplicateKey { .. } | TransportError::Receive { .. } => EIO,
             _ => ECONNRESET,
         }
     }

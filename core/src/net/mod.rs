@@ -4,9 +4,10 @@ mod connection;
 mod error;
 mod socket;
 
-pub use connection::{Connection, ConnectionStats, Framer, Pending, ReceiveMode};
+pub use connection::{Connection, ConnectionStats, Framer, Pending, ReceiveKind, ReceiveMode};
+pub(crate) use connection::{Received, Receiver};
 pub use error::TransportError;
 pub use socket::{connect, SocketOptions};
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use super::{Connection, Framer, SocketOptions, TransportError};
 
-struct LengthKeyFramer {
+pub(crate) struct LengthKeyFramer {
     scratch: Vec<u8>,
     buf: Vec<u8>,
 }
@@ -42,11 +42,11 @@ impl Framer for LengthKeyFramer {
     }
 }
 
-fn frame(key: u32, body: &[u8]) -> Vec<u8> {
+pub(crate) fn frame(key: u32, body: &[u8]) -> Vec<u8> {
     [&(body.len() as u32).to_be_bytes()[..], &key.to_be_bytes(), body].concat()
 }
 
-fn read_frame(stream: &mut TcpStream) -> (u32, Vec<u8>) {
+pub(crate) fn read_frame(stream: &mut TcpStream) -> (u32, Vec<u8>) {
     let mut head = [0u8; 8];
     stream.read_exact(&mut head).unwrap();
     let len = u32::from_be_bytes(head[..4].try_into().unwrap()) as usize;
@@ -56,22 +56,22 @@ fn read_frame(stream: &mut TcpStream) -> (u32, Vec<u8>) {
 }
 
 /// Runs `serve` on the first accepted connection in a thread.
-fn server(serve: impl FnOnce(TcpStream) + Send + 'static) -> SocketAddr {
+pub(crate) fn server(serve: impl FnOnce(TcpStream) + Send + 'static) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || serve(listener.accept().unwrap().0));
     addr
 }
 
-fn options() -> SocketOptions {
+pub(crate) fn options() -> SocketOptions {
     SocketOptions { reserved_port: false, ..SocketOptions::default() }
 }
 
-fn soon() -> Instant {
+pub(crate) fn soon() -> Instant {
     Instant::now() + Duration::from_secs(5)
 }
 
-fn send(conn: &Connection, key: u32, body: &[u8]) -> super::Pending {
+pub(crate) fn send(conn: &Connection, key: u32, body: &[u8]) -> super::Pending {
     let bytes = frame(key, body);
     let (head, tail) = bytes.split_at(3);
     conn.call(key, &[IoSlice::new(head), IoSlice::new(tail)], soon()).unwrap()
@@ -224,7 +224,7 @@ fn a_future_is_woken_when_its_reply_lands() {
 
 #[test]
 fn a_caller_driven_connection_reads_only_when_driven() {
-    use super::ReceiveMode;
+    use super::{ReceiveKind, ReceiveMode};
     let addr = server(|mut s| {
         let a = read_frame(&mut s);
         let b = read_frame(&mut s);
@@ -233,7 +233,7 @@ fn a_caller_driven_connection_reads_only_when_driven() {
     });
     let conn = Connection::connect_with(addr, &options(), 8, LengthKeyFramer::default(), ReceiveMode::Caller)
         .unwrap();
-    assert_eq!(conn.mode(), ReceiveMode::Caller);
+    assert_eq!(conn.mode(), ReceiveKind::Caller);
     let first = send(&conn, 1, b"one");
     let second = send(&conn, 2, b"two");
     let fds = [conn.raw_fd()];

@@ -300,7 +300,7 @@ impl Channel {
             &socket,
             self.max_in_flight,
             RecordFramer::with_pool(self.max_record, Arc::clone(&self.buffers)),
-            self.receive_mode,
+            self.receive_mode.clone(),
         )?);
         *guard = Some(Arc::clone(&conn));
         Ok(conn)

@@ -1,0 +1,429 @@
+//! The reactor against loopback toy servers (the framing of `net::tests`: 4-byte length, 4-byte
+//! key), every test on both backends. Real sockets and io_uring: none of these run under Miri,
+//! except the slab's and the backend choice's, which are plain data structures.
+
+use std::io::{IoSlice, Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::*;
+use crate::net::tests::{frame, options, read_frame, send, server, soon, LengthKeyFramer};
+use crate::net::{Connection, Framer, ReceiveKind, ReceiveMode, Receiver, TransportError};
+
+const BACKENDS: [BackendChoice; 2] = [BackendChoice::Uring, BackendChoice::Epoll];
+
+fn reactor(backend: BackendChoice, threads: usize) -> Arc<Reactor> {
+    Reactor::start(ReactorConfig { threads, backend, ..ReactorConfig::default() }).unwrap()
+}
+
+fn connect(addr: SocketAddr, reactor: &Arc<Reactor>, framer: impl Framer) -> Connection {
+    Connection::connect_with(addr, &options(), 64, framer, ReceiveMode::Reactor(Arc::clone(reactor))).unwrap()
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = soon();
+    while !done() {
+        assert!(Instant::now() < deadline, "{what} never happened");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Accepts `conns` connections; on each reads `calls` requests, then answers them last first
+/// in one write, then waits for the client to hang up.
+fn reversing_server(conns: usize, calls: usize) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for _ in 0..conns {
+            let (mut s, _) = listener.accept().unwrap();
+            std::thread::spawn(move || {
+                let requests: Vec<_> = (0..calls).map(|_| read_frame(&mut s)).collect();
+                let replies: Vec<u8> =
+                    requests.iter().rev().flat_map(|(key, body)| frame(*key, body)).collect();
+                s.write_all(&replies).unwrap();
+                let _ = s.read(&mut [0; 1]);
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn replies_out_of_order_on_many_connections_over_two_loops() {
+    const CONNS: usize = 8;
+    const CALLS: usize = 16;
+    for backend in BACKENDS {
+        let reactor = reactor(backend, 2);
+        assert_eq!(reactor.threads(), 2);
+        let addr = reversing_server(CONNS, CALLS);
+        let conns: Vec<_> = (0..CONNS).map(|_| connect(addr, &reactor, LengthKeyFramer::default())).collect();
+        assert_eq!(reactor.connections_per_loop(), vec![CONNS / 2; 2], "{backend:?}: spread evenly");
+        let expected = |c: usize, k: usize| vec![(c * CALLS + k) as u8; 100 + k * 50];
+        // Bodies of up to 850 bytes, 16 per connection: several reads per connection's batch.
+        let pending: Vec<Vec<_>> = conns
+            .iter()
+            .enumerate()
+            .map(|(c, conn)| (0..CALLS).map(|k| send(conn, k as u32, &expected(c, k))).collect())
+            .collect();
+        for (c, calls) in pending.iter().enumerate() {
+            for (k, p) in calls.iter().enumerate() {
+                assert_eq!(p.wait(soon()).unwrap(), expected(c, k), "{backend:?}: connection {c} call {k}");
+            }
+        }
+        for conn in &conns {
+            assert!(matches!(conn.mode(), ReceiveKind::Reactor(_)));
+            assert_eq!(conn.in_flight(), 0);
+            assert_eq!(conn.stats().unmatched_replies.load(Ordering::Relaxed), 0);
+        }
+        drop(conns);
+        wait_until("the loops letting go of closed connections", || reactor.connections() == 0);
+    }
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn a_server_closing_mid_record_fails_the_calls_with_closed() {
+    for backend in BACKENDS {
+        let reactor = reactor(backend, 1);
+        let addr = server(|mut s| {
+            read_frame(&mut s);
+            read_frame(&mut s);
+            // A header promising 500 bytes, then only 10 of them, then the end.
+            let whole = frame(1, &[7; 500]);
+            s.write_all(&whole[..18]).unwrap();
+        });
+        let conn = connect(addr, &reactor, LengthKeyFramer::default());
+        let a = send(&conn, 1, b"a");
+        let b = send(&conn, 2, b"b");
+        for pending in [a, b] {
+            let err = pending.wait(soon()).unwrap_err();
+            assert!(matches!(err, TransportError::Closed { .. }), "{backend:?}: {err}");
+            assert!(err.to_string().contains("server closed"), "{backend:?}: {err}");
+        }
+        assert!(conn.is_closed());
+        let bytes = frame(3, b"c");
+        assert!(matches!(conn.call(3, &[IoSlice::new(&bytes)], soon()), Err(TransportError::Closed { .. })));
+        wait_until("the loop letting go", || reactor.connections() == 0);
+    }
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn a_framing_error_closes_the_connection_with_its_reason() {
+    for backend in BACKENDS {
+        let reactor = reactor(backend, 1);
+        let addr = server(|mut s| {
+            read_frame(&mut s);
+            s.write_all(&frame(1, &[0; 2000])).unwrap();
+            let _ = s.read(&mut [0; 1]);
+        });
+        let conn = connect(addr, &reactor, LengthKeyFramer::default());
+        let err = send(&conn, 1, b"a").wait(soon()).unwrap_err();
+        assert!(err.to_string().contains("frame of 2000 bytes"), "{backend:?}: {err}");
+    }
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn a_future_is_woken_from_the_loop() {
+    use std::task::{Context, Poll, Wake, Waker};
+    struct CountWakes(AtomicUsize);
+    impl Wake for CountWakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    for backend in BACKENDS {
+        let reactor = reactor(backend, 1);
+        let addr = server(|mut s| {
+            let a = read_frame(&mut s);
+            std::thread::sleep(Duration::from_millis(50));
+            s.write_all(&frame(a.0, &a.1)).unwrap();
+            let _ = s.read(&mut [0; 1]);
+        });
+        let conn = connect(addr, &reactor, LengthKeyFramer::default());
+        let pending = send(&conn, 1, b"async");
+        let wakes = Arc::new(CountWakes(AtomicUsize::new(0)));
+        let waker = Waker::from(Arc::clone(&wakes));
+        let mut cx = Context::from_waker(&waker);
+        assert!(pending.poll_reply(&mut cx).is_pending());
+        wait_until("the wake", || wakes.0.load(Ordering::SeqCst) > 0);
+        match pending.poll_reply(&mut cx) {
+            Poll::Ready(reply) => assert_eq!(reply.unwrap(), &b"async"[..]),
+            Poll::Pending => panic!("{backend:?}: woken without a reply"),
+        }
+    }
+}
+
+/// Framers dropped by the loops, their read buffers kept (never freed) and filled with
+/// [`DEAD`], so a kernel write into a framer's memory after the loop let it go shows up as a
+/// changed byte instead of silent heap corruption.
+static GRAVEYARD: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+const DEAD: u8 = 0xAA;
+/// What the streaming server sends: no byte of it is [`DEAD`].
+const LIVE: u8 = 0x55;
+
+/// Reads into its own 64 KiB buffer and discards everything (the stream never frames).
+struct GraveyardFramer {
+    buf: Vec<u8>,
+    filled: Arc<AtomicUsize>,
+    dropped: Arc<AtomicUsize>,
+}
+
+impl GraveyardFramer {
+    fn new(filled: &Arc<AtomicUsize>, dropped: &Arc<AtomicUsize>) -> GraveyardFramer {
+        GraveyardFramer { buf: vec![0; 64 * 1024], filled: Arc::clone(filled), dropped: Arc::clone(dropped) }
+    }
+}
+
+impl Framer for GraveyardFramer {
+    fn read_target(&mut self) -> &mut [u8] {
+        &mut self.buf
+    }
+
+    fn filled(&mut self, n: usize, _deliver: &mut dyn FnMut(u32, Bytes)) -> Result<(), String> {
+        self.filled.fetch_add(n, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+impl Drop for GraveyardFramer {
+    fn drop(&mut self) {
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.fill(DEAD);
+        // Moving the Vec keeps its heap buffer where the kernel was told to write.
+        GRAVEYARD.lock().unwrap().push(buf);
+        self.dropped.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Accepts connections for ever and sends [`LIVE`] bytes to each until it hangs up, 4 KiB every
+/// 200 µs: slowly enough that the client's receive usually waits in the kernel for the next
+/// piece, which then lands while (or after) the client closes.
+fn streaming_server() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for s in listener.incoming() {
+            let Ok(mut s) = s else { return };
+            std::thread::spawn(move || {
+                while s.write_all(&[LIVE; 4096]).is_ok() {
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+            });
+        }
+    });
+    addr
+}
+
+fn graveyard_is_untouched(backend: BackendChoice) {
+    // Give a late kernel write every chance to land before looking.
+    std::thread::sleep(Duration::from_millis(50));
+    let graveyard = GRAVEYARD.lock().unwrap();
+    for buf in graveyard.iter() {
+        assert!(buf.iter().all(|&b| b == DEAD), "{backend:?}: a freed read target was written to");
+    }
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn connections_dropped_while_their_receive_is_outstanding_are_freed_only_after_it() {
+    const ROUNDS: usize = 40;
+    for backend in BACKENDS {
+        let reactor = reactor(backend, 2);
+        let addr = streaming_server();
+        let (filled, dropped) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        for round in 0..ROUNDS {
+            let conn = connect(addr, &reactor, GraveyardFramer::new(&filled, &dropped));
+            // Let data flow, so a receive is in the kernel's hands at the moment of the drop.
+            wait_until("bytes arriving", || conn.stats().bytes_received.load(Ordering::Relaxed) > 0);
+            std::thread::sleep(Duration::from_micros(100 * (round % 5) as u64));
+            drop(conn);
+        }
+        wait_until("every framer dropped", || dropped.load(Ordering::SeqCst) == ROUNDS);
+        wait_until("the loops letting go", || reactor.connections() == 0);
+        graveyard_is_untouched(backend);
+    }
+}
+
+/// The loop alone, without the shutdown(2) a closing connection also does: the cancel message
+/// must end the receive (ASYNC_CANCEL for io_uring) and the framer be freed only after its
+/// completion, while the peer keeps sending.
+#[test]
+#[cfg_attr(miri, ignore)]
+fn a_cancelled_receive_frees_its_framer_only_after_its_completion() {
+    const ROUNDS: usize = 40;
+    for backend in BACKENDS {
+        let reactor = reactor(backend, 1);
+        let addr = streaming_server();
+        let (filled, dropped) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let mut sockets = Vec::new();
+        for round in 0..ROUNDS {
+            let stream = std::net::TcpStream::connect(addr).unwrap();
+            sockets.push(stream.try_clone().unwrap());
+            let before = filled.load(Ordering::SeqCst);
+            let receiver = Receiver::detached(stream, Box::new(GraveyardFramer::new(&filled, &dropped)));
+            let registration = reactor.register(receiver, Duration::from_secs(5)).unwrap();
+            wait_until("bytes arriving", || filled.load(Ordering::SeqCst) > before);
+            std::thread::sleep(Duration::from_micros(100 * (round % 5) as u64));
+            registration.cancel();
+        }
+        wait_until("every framer dropped", || dropped.load(Ordering::SeqCst) == ROUNDS);
+        wait_until("the loops letting go", || reactor.connections() == 0);
+        graveyard_is_untouched(backend);
+        // The sockets stayed open (the duplicates above) all along, the peer still sending.
+        drop(sockets);
+    }
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn dropping_the_reactor_fails_its_connections_and_joins_its_threads() {
+    for backend in BACKENDS {
+        let reactor = reactor(backend, 2);
+        let tids = reactor.thread_ids();
+        assert!(tids.iter().all(|&t| t > 0));
+        for tid in &tids {
+            assert!(std::path::Path::new(&format!("/proc/self/task/{tid}")).exists());
+        }
+        let addr = server(|mut s| {
+            read_frame(&mut s);
+            let _ = s.read(&mut [0; 1]);
+        });
+        // The connection outlives the reactor: it must not keep the loops alive.
+        let conn = connect(addr, &reactor, LengthKeyFramer::default());
+        let pending = send(&conn, 1, b"never answered");
+        drop(reactor);
+        for tid in &tids {
+            assert!(
+                !std::path::Path::new(&format!("/proc/self/task/{tid}")).exists(),
+                "{backend:?}: loop thread {tid} still runs after the reactor was dropped"
+            );
+        }
+        let err = pending.wait(soon()).unwrap_err();
+        assert!(matches!(err, TransportError::Closed { .. }), "{backend:?}: {err}");
+        assert!(conn.is_closed());
+        conn.close();
+    }
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn a_full_reactor_refuses_connections() {
+    for backend in BACKENDS {
+        let reactor =
+            Reactor::start(ReactorConfig { threads: 1, backend, max_connections_per_loop: 1 }).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let first = connect(addr, &reactor, LengthKeyFramer::default());
+        let err = Connection::connect_with(
+            addr,
+            &options(),
+            8,
+            LengthKeyFramer::default(),
+            ReceiveMode::Reactor(Arc::clone(&reactor)),
+        )
+        .unwrap_err();
+        assert!(matches!(err, TransportError::Receive { .. }), "{backend:?}: {err}");
+        drop(first);
+        wait_until("room again", || reactor.connections() == 0);
+        let _again = connect(addr, &reactor, LengthKeyFramer::default());
+    }
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn auto_picks_io_uring_where_the_kernel_offers_it_and_epoll_is_used_when_forced() {
+    let offered = probe_uring().map(|p| p.missing().is_none()).unwrap_or(false);
+    let auto = reactor(BackendChoice::Auto, 1);
+    let expected = if offered { Backend::Uring } else { Backend::Epoll };
+    assert_eq!(auto.backend(), expected);
+    assert_eq!(auto.probe().is_some(), offered);
+    // io_uring is enabled on the machines these tests are meant for (kernel.io_uring_disabled
+    // = 0 and no seccomp filter); say so where it is not, rather than pass silently.
+    let disabled = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled").unwrap_or_default();
+    if disabled.trim() == "0" {
+        assert!(offered, "io_uring is enabled in sysctl but could not be set up: {:?}", probe_uring());
+    }
+    assert_eq!(reactor(BackendChoice::Epoll, 1).backend(), Backend::Epoll);
+    if offered {
+        let probe = auto.probe().unwrap();
+        assert!(probe.recv && probe.poll_add && probe.async_cancel);
+        assert!(probe.to_string().starts_with("recv, send"), "{probe}");
+    } else {
+        let err = Reactor::start(ReactorConfig { backend: BackendChoice::Uring, ..ReactorConfig::default() });
+        assert!(matches!(err, Err(ReactorError::UringUnavailable { .. })));
+    }
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn zero_threads_means_one_per_cpu() {
+    let cpus = std::thread::available_parallelism().unwrap().get();
+    assert_eq!(reactor(BackendChoice::Epoll, 0).threads(), cpus);
+}
+
+fn full_probe() -> UringProbe {
+    UringProbe {
+        recv: true,
+        send: true,
+        send_zc: true,
+        recv_multishot: true,
+        provide_buffers: true,
+        buf_ring: true,
+        poll_add: true,
+        async_cancel: true,
+        ext_arg: true,
+        nodrop: true,
+    }
+}
+
+#[test]
+fn the_choice_follows_the_probe() {
+    let enosys = || Some(Err(std::io::Error::from_raw_os_error(libc::ENOSYS)));
+    let chosen = choose(BackendChoice::Auto, Some(Ok(full_probe()))).unwrap();
+    assert_eq!((chosen.backend, chosen.fallback), (Backend::Uring, None));
+    let chosen = choose(BackendChoice::Auto, enosys()).unwrap();
+    assert_eq!(chosen.backend, Backend::Epoll);
+    assert!(chosen.fallback.unwrap().contains("os error 38"));
+    let old = UringProbe { async_cancel: false, ..full_probe() };
+    let chosen = choose(BackendChoice::Auto, Some(Ok(old.clone()))).unwrap();
+    assert_eq!(chosen.backend, Backend::Epoll);
+    assert!(chosen.fallback.unwrap().contains("IORING_OP_ASYNC_CANCEL"));
+    let err = choose(BackendChoice::Uring, enosys()).unwrap_err();
+    assert!(err.to_string().starts_with("io_uring is unavailable"), "{err}");
+    assert!(matches!(
+        choose(BackendChoice::Uring, Some(Ok(old))),
+        Err(ReactorError::UringUnavailable { .. })
+    ));
+    assert_eq!(choose(BackendChoice::Epoll, None).unwrap().backend, Backend::Epoll);
+}
+
+#[test]
+fn slab_keys_name_one_occupant_of_a_slot() {
+    let mut slab = Slab::with_capacity(2);
+    let a = slab.insert(10, "a").unwrap();
+    let b = slab.insert(11, "b").unwrap();
+    assert_eq!(slab.insert(12, "c"), Err("c"), "bounded");
+    assert_eq!(slab.key_of(11), Some(b));
+    assert_eq!(slab.remove(a), Some("a"));
+    assert_eq!(slab.remove(a), None);
+    let c = slab.insert(12, "c").unwrap();
+    assert_eq!(c & 0xffff_ffff, a & 0xffff_ffff, "the slot is reused");
+    assert_ne!(c, a, "under a new generation");
+    assert_eq!(slab.get_mut(a), None, "a stale key finds nothing");
+    assert_eq!(slab.get_mut(c), Some(&mut "c"));
+    assert_eq!(slab.key_of(10), None);
+    let mut keys = slab.keys();
+    keys.sort_unstable();
+    assert_eq!(keys.len(), 2);
+    assert!(!slab.is_empty());
+    slab.remove(b);
+    slab.remove(c);
+    assert!(slab.is_empty());
+}
