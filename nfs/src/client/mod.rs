@@ -19,7 +19,8 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use nfsx_core::net::{ReceiveMode, SocketOptions};
+use nfsx_core::net::{ReceiveMode, SocketOptions, TransportError};
+use nfsx_core::ring::{BackendChoice, Reactor, ReactorConfig, ReactorError};
 
 use crate::proto::nfs3::{
     self, Failed, Fattr3, FileHandle, FsinfoArgs, FsinfoOk, Nfsstat3, Procedure, WriteArgs,
@@ -38,7 +39,7 @@ pub use file::{File, OpenOptions};
 pub use future::CallFuture;
 pub use ops::{FsStat, PathConf};
 pub use stats::OpStats;
-pub use url::{MountOptions, DEFAULT_IO_SIZE, MAX_IN_FLIGHT, MAX_NCONNECT};
+pub use url::{MountOptions, ReceiveBackend, DEFAULT_IO_SIZE, MAX_IN_FLIGHT, MAX_NCONNECT, MAX_RINGS};
 
 use channel::{Channel, ChannelConfig, Reply};
 use names::NameCache;
@@ -71,6 +72,8 @@ struct Inner {
     timer: timer::Timer,
     credential: Credential,
     xids: Arc<XidAllocator>,
+    /// Who receives on the NFS connections (the channel holds the same).
+    receive_mode: ReceiveMode,
 }
 
 /// What FSINFO said, and the transfer sizes chosen from it.
@@ -161,8 +164,9 @@ impl Client {
             max_payload: opts.rsize.max(opts.wsize) as usize,
             retry,
             mdconnect: opts.mdconnect,
-            receive_mode: if opts.run_to_completion { ReceiveMode::Caller } else { ReceiveMode::Thread },
+            receive_mode: receive_mode(&opts, servers.len() * opts.nconnect, servers[0])?,
         };
+        let receive_mode = config.receive_mode.clone();
         let nfs = Channel::new(&servers, &opts.local_addrs, config, credential.clone(), Arc::clone(&xids));
         nfs.connect_all()?;
         let fsinfo = fetch_fsinfo(&nfs, &export_root, &opts)?;
@@ -180,6 +184,7 @@ impl Client {
             timer: timer::Timer::default(),
             credential,
             xids,
+            receive_mode,
         };
         if !subpath.is_empty() {
             let client = Client { inner: Arc::new(inner) };
@@ -271,6 +276,27 @@ impl Client {
 
     pub fn connections(&self) -> usize {
         self.inner.nfs.connections()
+    }
+
+    /// Who receives replies on the NFS connections: `"io_uring"` or `"epoll"` (the client's
+    /// event loops), `"threads"` (a reader thread per connection) or `"caller"` (`rtc=1`).
+    pub fn receive_backend(&self) -> &'static str {
+        match &self.inner.receive_mode {
+            ReceiveMode::Reactor(reactor) => match reactor.backend() {
+                nfsx_core::ring::Backend::Uring => "io_uring",
+                nfsx_core::ring::Backend::Epoll => "epoll",
+            },
+            ReceiveMode::Caller => "caller",
+            _ => "threads",
+        }
+    }
+
+    /// Event loop threads receiving for this client (0 without a reactor).
+    pub fn receive_threads(&self) -> usize {
+        match &self.inner.receive_mode {
+            ReceiveMode::Reactor(reactor) => reactor.threads(),
+            _ => 0,
+        }
     }
 
     /// Per-procedure counts, errors and latency, like `nfsiostat`.
@@ -381,6 +407,38 @@ fn decode_result<P: Procedure>(reply: &Reply) -> Result<std::result::Result<P::O
         .and_then(|v| r.finish().map(|()| v))
         .map_err(|source| Error::Decode { procedure: P::NAME, source })?;
     Ok(result)
+}
+
+/// Who receives on the NFS channel's `connections`: the caller (`rtc=1`), a reader thread per
+/// connection (`backend=threads`), or the client's own reactor, whose loops are never more than
+/// the connections (an idle loop is a thread for nothing).
+fn receive_mode(opts: &MountOptions, connections: usize, server: SocketAddr) -> Result<ReceiveMode> {
+    if opts.run_to_completion {
+        return Ok(ReceiveMode::Caller);
+    }
+    let backend = match opts.receive_backend {
+        ReceiveBackend::Threads => return Ok(ReceiveMode::Thread),
+        ReceiveBackend::Auto => BackendChoice::Auto,
+        ReceiveBackend::Uring => BackendChoice::Uring,
+        ReceiveBackend::Epoll => BackendChoice::Epoll,
+    };
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let config = ReactorConfig {
+        threads: opts.rings.unwrap_or(cpus).min(connections).max(1),
+        backend,
+        // Every connection, plus one replacing each (a closed connection leaves its loop when
+        // its last receive completes, moments after the new one registers), plus slack.
+        max_connections_per_loop: 2 * connections + 16,
+    };
+    match Reactor::start(config) {
+        Ok(reactor) => Ok(ReceiveMode::Reactor(reactor)),
+        Err(e @ ReactorError::UringUnavailable { .. }) => {
+            Err(Error::InvalidArgument(format!("backend=uring: {e}")))
+        }
+        Err(e) => {
+            Err(Error::Transport(TransportError::Receive { addr: server, source: std::io::Error::other(e) }))
+        }
+    }
 }
 
 /// Portmap and MOUNT: one connection, a few calls, never retried for ever.

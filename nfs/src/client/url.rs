@@ -47,8 +47,14 @@ pub struct MountOptions {
     /// Lifetime of cached name-to-handle entries (`actimeo`, seconds).
     pub name_cache_ttl: Duration,
     /// No reader threads: a waiting caller reads replies itself (`rtc`), the lowest CPU and
-    /// latency when one thread drives the client, typically through a batch.
+    /// latency when one thread drives the client, typically through a batch. Takes precedence
+    /// over `backend`.
     pub run_to_completion: bool,
+    /// Who receives replies on the NFS connections (`backend`).
+    pub receive_backend: ReceiveBackend,
+    /// Event loop threads of the receive reactor (`rings`); `None` is one per CPU. Never more
+    /// than the NFS connections.
+    pub rings: Option<usize>,
     /// Keep a copy of UNSTABLE writes until COMMIT covers them, to send again after a server
     /// restart (`safewrites`, on by default).
     pub safe_writes: bool,
@@ -56,9 +62,25 @@ pub struct MountOptions {
     pub max_unstable_bytes: usize,
 }
 
+/// Who reads replies off the NFS connections (`backend=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReceiveBackend {
+    /// Per-core event loops on io_uring, or on epoll where io_uring is unavailable.
+    Auto,
+    /// Event loops on io_uring; mounting fails where the kernel refuses io_uring.
+    Uring,
+    /// Event loops on epoll.
+    Epoll,
+    /// A reader thread per connection.
+    #[default]
+    Threads,
+}
+
 pub const DEFAULT_IO_SIZE: u32 = 1 << 20;
 pub const MAX_NCONNECT: usize = 64;
 pub const MAX_IN_FLIGHT: usize = 1024;
+/// Most receive event loop threads one client runs (`rings`).
+pub const MAX_RINGS: usize = 256;
 
 impl MountOptions {
     fn defaults(host: String, path: String) -> MountOptions {
@@ -85,6 +107,8 @@ impl MountOptions {
             reserved_port: true,
             name_cache_ttl: Duration::from_secs(3),
             run_to_completion: false,
+            receive_backend: ReceiveBackend::default(),
+            rings: None,
             safe_writes: true,
             max_unstable_bytes: 64 << 20,
         }
@@ -183,6 +207,22 @@ impl MountOptions {
             "soft" => self.hard = !flag(key, value)?,
             "resvport" => self.reserved_port = flag(key, value)?,
             "rtc" => self.run_to_completion = flag(key, value)?,
+            "backend" => {
+                self.receive_backend = match value {
+                    "auto" => ReceiveBackend::Auto,
+                    "uring" | "io_uring" => ReceiveBackend::Uring,
+                    "epoll" => ReceiveBackend::Epoll,
+                    "threads" => ReceiveBackend::Threads,
+                    _ => return Err(format!("backend must be auto, uring, epoll or threads, not {value:?}")),
+                }
+            }
+            "rings" => {
+                let rings = num(key, value)?;
+                if !(1..=MAX_RINGS).contains(&rings) {
+                    return Err(format!("rings must be 1..={MAX_RINGS}"));
+                }
+                self.rings = Some(rings);
+            }
             "safewrites" => self.safe_writes = flag(key, value)?,
             "maxunstable" => {
                 self.max_unstable_bytes = num(key, value)?;
@@ -267,10 +307,11 @@ mod tests {
     #[test]
     fn parses_a_full_url() {
         let o = MountOptions::parse(
-            "nfs://127.0.0.1:2050/vfs/a%20b?uid=5&gid=6&mountport=20048&rsize=65536&wsize=131072&nconnect=4&addrs=127.0.0.2,127.0.0.3&localaddrs=127.0.0.1&timeo=5&retrans=2&hard=1&resvport=0&mdconnect=2&sndbuf=1048576&rcvbuf=2097152&rtc=1",
+            "nfs://127.0.0.1:2050/vfs/a%20b?uid=5&gid=6&mountport=20048&rsize=65536&wsize=131072&nconnect=4&addrs=127.0.0.2,127.0.0.3&localaddrs=127.0.0.1&timeo=5&retrans=2&hard=1&resvport=0&mdconnect=2&sndbuf=1048576&rcvbuf=2097152&rtc=1&backend=epoll&rings=3",
         )
         .unwrap();
         assert_eq!(o.host, "127.0.0.1");
+        assert_eq!((o.run_to_completion, o.receive_backend, o.rings), (true, ReceiveBackend::Epoll, Some(3)));
         assert_eq!(
             (o.mdconnect, o.send_buffer_bytes, o.recv_buffer_bytes),
             (2, Some(1 << 20), Some(2 << 20))
@@ -298,6 +339,19 @@ mod tests {
     }
 
     #[test]
+    fn receive_backends() {
+        let backend =
+            |q: &str| MountOptions::parse(&format!("nfs://127.0.0.1/x?{q}")).unwrap().receive_backend;
+        assert_eq!(backend(""), ReceiveBackend::default());
+        assert_eq!(backend("backend=auto"), ReceiveBackend::Auto);
+        assert_eq!(backend("backend=uring"), ReceiveBackend::Uring);
+        assert_eq!(backend("backend=io_uring"), ReceiveBackend::Uring);
+        assert_eq!(backend("backend=epoll"), ReceiveBackend::Epoll);
+        assert_eq!(backend("backend=threads"), ReceiveBackend::Threads);
+        assert_eq!(MountOptions::parse("nfs://127.0.0.1/x").unwrap().rings, None);
+    }
+
+    #[test]
     fn bad_urls_say_what_is_wrong() {
         for (url, needle) in [
             ("http://x/y", "nfs://"),
@@ -310,6 +364,10 @@ mod tests {
             ("nfs://127.0.0.1/x?rsize=12", "rsize"),
             ("nfs://127.0.0.1/x?uid=-1", "uid"),
             ("nfs://127.0.0.1/x?version=4", "version 3"),
+            ("nfs://127.0.0.1/x?backend=kqueue", "backend must be auto, uring, epoll or threads"),
+            ("nfs://127.0.0.1/x?rings=0", "rings must be 1..=256"),
+            ("nfs://127.0.0.1/x?rings=257", "rings must be 1..=256"),
+            ("nfs://127.0.0.1/x?rings=two", "rings=\"two\" is not a valid number"),
             ("nfs://127.0.0.1/%zz", "%-escape"),
             ("nfs://[::1/x", "unclosed"),
         ] {
