@@ -39,6 +39,9 @@ pub enum Error {
     InvalidArgument(String),
     #[error("{0}: too many levels of symbolic links")]
     SymlinkLoop(String),
+    /// [`crate::Client::shut_down`] abandoned the call.
+    #[error("the client was shut down; the call was abandoned")]
+    ShutDown,
 }
 
 impl Error {
@@ -49,7 +52,9 @@ impl Error {
             Error::Mount { status, .. } => status.errno(),
             Error::Rpc { source, .. } => source.errno(),
             Error::Transport(e) => e.errno(),
-            Error::Decode { .. } | Error::Protocol { .. } | Error::WriteVerifierChanged => libc::EIO,
+            Error::Decode { .. } | Error::Protocol { .. } | Error::WriteVerifierChanged | Error::ShutDown => {
+                libc::EIO
+            }
             Error::Url(_) | Error::InvalidArgument(_) => libc::EINVAL,
             Error::SymlinkLoop(_) => libc::ELOOP,
         }

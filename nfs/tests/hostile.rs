@@ -261,3 +261,37 @@ fn a_connection_wedged_mid_record_is_replaced() {
     let outcome = client.getattr(&root);
     assert!(outcome.is_ok(), "GETATTR after the server recovered: {outcome:?} after {:?}", started.elapsed());
 }
+
+/// A hard mount waits for ever for a silent server; `shut_down` ends the wait at once (for
+/// `umount -f` and job teardown), and every later call fails without being sent.
+#[test]
+fn shut_down_abandons_hard_calls_waiting_on_a_silent_server() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let server = FakeServer::start();
+    let client = Client::mount(&server.url("timeo=5&hard=1")).expect("mounting the fake server");
+    let root = client.root_handle();
+    server.script(NFS_PROGRAM, 1, Behaviour::Silent);
+    let waiting = {
+        let client = client.clone();
+        std::thread::spawn(move || {
+            let started = Instant::now();
+            (client.getattr(&root), started.elapsed())
+        })
+    };
+    std::thread::sleep(TIMEOUT * 3);
+    assert!(!waiting.is_finished(), "a hard call gives up on its own");
+    let shut_at = Instant::now();
+    client.shut_down();
+    let (outcome, _) = waiting.join().unwrap();
+    assert!(
+        shut_at.elapsed() < Duration::from_secs(1),
+        "the call ended {:?} after shut_down",
+        shut_at.elapsed()
+    );
+    let err = outcome.expect_err("an abandoned call");
+    assert!(matches!(err, Error::ShutDown), "{err:?}");
+    assert_eq!(err.errno(), libc::EIO);
+    let started = Instant::now();
+    assert!(matches!(client.getattr(&root), Err(Error::ShutDown)));
+    assert!(started.elapsed() < Duration::from_millis(100), "later calls fail at once");
+}

@@ -4,7 +4,7 @@
 
 use std::io::IoSlice;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -116,6 +116,8 @@ pub struct Channel {
     /// Buffers that large replies are read into and handed out in.
     buffers: Arc<BufferPool>,
     stats: ChannelStats,
+    /// Set by [`Channel::shut_down`]: every call fails, none is sent again.
+    shut_down: AtomicBool,
 }
 
 impl std::fmt::Debug for Channel {
@@ -260,6 +262,7 @@ impl Channel {
             receive_mode: config.receive_mode,
             buffers,
             stats: ChannelStats::default(),
+            shut_down: AtomicBool::new(false),
         }
     }
 
@@ -281,6 +284,9 @@ impl Channel {
 
     fn connection(&self, lane: usize) -> Result<Arc<Connection>, TransportError> {
         let slot = &self.lanes[lane];
+        if self.shut_down.load(Ordering::Acquire) {
+            return Err(TransportError::Closed { addr: slot.server, reason: "client shut down".into() });
+        }
         if let Some(conn) = slot.conn.read().as_ref() {
             if !conn.is_closed() {
                 return Ok(Arc::clone(conn));
@@ -626,7 +632,21 @@ impl Channel {
         self.stats.ops[reply.stats_slot].note_error();
     }
 
+    /// Fails every call in flight now and every later one, without waiting for the server:
+    /// for tearing down a mount whose server is gone (`umount -f`), even in hard mode.
+    pub fn shut_down(&self) {
+        self.shut_down.store(true, Ordering::Release);
+        for lane in &self.lanes {
+            if let Some(conn) = lane.conn.read().as_ref() {
+                conn.close();
+            }
+        }
+    }
+
     fn give_up_or_pause(&self, e: TransportError, attempts: u32) -> Result<()> {
+        if self.shut_down.load(Ordering::Acquire) {
+            return Err(Error::ShutDown);
+        }
         let exhausted = !self.retry.hard && attempts > self.retry.retrans;
         if exhausted || matches!(e, TransportError::DuplicateKey { .. }) {
             return Err(Error::Transport(e));

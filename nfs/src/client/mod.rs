@@ -209,6 +209,13 @@ impl Client {
         Ok(())
     }
 
+    /// Abandons every call in flight (they fail with [`Error::ShutDown`], EIO) and refuses new
+    /// ones, without waiting for the server, even in hard mode: for tearing a job or a mount down
+    /// when the server is gone. Shared by every clone of this client.
+    pub fn shut_down(&self) {
+        self.inner.nfs.shut_down();
+    }
+
     fn mount_channel(&self) -> Channel {
         let socket =
             SocketOptions { reserved_port: self.inner.opts.reserved_port, ..SocketOptions::default() };

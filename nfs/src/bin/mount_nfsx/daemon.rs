@@ -5,10 +5,14 @@
 //! Nothing is left mounted on failure: the child mounts only after the server answered.
 
 use std::io::{BufRead, BufReader};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use crate::EXIT_FAILURE;
 
@@ -127,4 +131,37 @@ pub fn lazy_unmount(mountpoint: &Path) {
         }
     }
     log!("mount.nfsx: could not unmount {}", mountpoint.display());
+}
+
+/// `umount -f` aborts the FUSE connection but, while a call waits on a gone server (hard
+/// mode), leaves the mount busy and that worker thread, so the daemon, waiting for ever.
+/// Seeing the abort (POLLERR on the FUSE descriptor) with the mount still there, this
+/// abandons the client's calls so the workers finish and the session can unmount. After a
+/// plain unmount the mount is already gone and nothing is abandoned: pending writes are
+/// committed as usual. Returns at the abort; true when calls were abandoned.
+pub fn abandon_calls_on_forced_unmount(fuse: OwnedFd, mountpoint: &Path, client: &nfsx::Client) -> bool {
+    loop {
+        let mut fds = [PollFd::new(fuse.as_fd(), PollFlags::empty())];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(Errno::EINTR) => continue,
+            Err(e) => {
+                log!("mount.nfsx: poll on the FUSE descriptor: {e}");
+                return false;
+            }
+            Ok(_) => {}
+        }
+        let revents = fds[0].revents().unwrap_or(PollFlags::POLLNVAL);
+        if revents.contains(PollFlags::POLLNVAL) {
+            return false;
+        }
+        if !revents.intersects(PollFlags::POLLERR | PollFlags::POLLHUP) {
+            continue;
+        }
+        if !is_mounted(mountpoint, None) {
+            return false;
+        }
+        log!("mount.nfsx: connection aborted (umount -f): abandoning calls in flight");
+        client.shut_down();
+        return true;
+    }
 }

@@ -34,6 +34,7 @@ mod io;
 mod names;
 mod options;
 
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, OnceLock};
@@ -186,8 +187,18 @@ fn run(opts: options::Options, mountpoint: &Path) -> Result<(), String> {
             }
         })
         .map_err(|e| format!("cannot start the signal thread: {e}"))?;
+    let fuse =
+        session.as_fd().try_clone_to_owned().map_err(|e| format!("cannot watch the FUSE descriptor: {e}"))?;
+    let watched = (client.clone(), mountpoint.to_path_buf());
+    let watcher = std::thread::Builder::new()
+        .name("abort-watch".into())
+        .spawn(move || daemon::abandon_calls_on_forced_unmount(fuse, &watched.1, &watched.0))
+        .map_err(|e| format!("cannot start the abort watcher: {e}"))?;
     let served = session.run();
-    // Unmounted: the session committed open files (destroy); tell MOUNT we are gone.
-    let _ = client.umount();
+    // Unmounted: the session committed open files (destroy); tell MOUNT we are gone, unless a
+    // forced unmount gave up on the server.
+    if !(watcher.is_finished() && watcher.join().unwrap_or(false)) {
+        let _ = client.umount();
+    }
     served.map_err(|e| format!("FUSE session: {e}"))
 }
