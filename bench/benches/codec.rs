@@ -1,9 +1,6 @@
 //! Codec microbenchmarks (criterion): XDR encode/decode of the calls and replies on nfsx's hot
 //! paths, and record-marking reassembly. Each sets a throughput, so criterion prints ops/s
-//! (elements) or bytes/s.
-//!
-//! Not here yet: buffer-pool take/return and one io_uring round trip (a NOP); they need the core
-//! buffer pools and rings that the data-plane issue adds.
+//! (elements) or bytes/s. The buffer pool and the ring round trip are in `transport.rs`.
 
 use std::hint::black_box;
 
