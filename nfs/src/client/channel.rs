@@ -47,6 +47,11 @@ pub struct ChannelStats {
     pub reconnects: AtomicU64,
     /// Times a path (server address) stopped answering and was taken out of use.
     pub path_failures: AtomicU64,
+    /// Bytes nfsx copied in user space: small reply records out of the receive scratch buffer,
+    /// the start of large ones that arrived before their own buffer was taken, READ data into
+    /// the caller's buffer (`File::read_at`) and UNSTABLE data kept for re-sending
+    /// (`safewrites`). What `docs/ARCHITECTURE.md` counts per path, and tests check.
+    pub bytes_copied: Arc<AtomicU64>,
     pub(crate) ops: [OpCounters; OP_SLOTS],
 }
 
@@ -161,6 +166,11 @@ pub struct Reply {
 impl Reply {
     pub fn body(&self) -> &[u8] {
         &self.record[self.body_offset..]
+    }
+
+    /// `part` of the body as a view sharing the reply's buffer, no copy.
+    pub fn view(&self, part: &[u8]) -> Bytes {
+        self.record.slice_ref(part)
     }
 
     /// Whether the call went out more than once, so an earlier copy may have been carried out
@@ -305,7 +315,8 @@ impl Channel {
             slot.server,
             &socket,
             self.max_in_flight,
-            RecordFramer::with_pool(self.max_record, Arc::clone(&self.buffers)),
+            RecordFramer::with_pool(self.max_record, Arc::clone(&self.buffers))
+                .counting_copies_in(Arc::clone(&self.stats.bytes_copied)),
             self.receive_mode.clone(),
         )?);
         *guard = Some(Arc::clone(&conn));
@@ -625,6 +636,11 @@ impl Channel {
         self.stats.ops[call.stats_slot].record(inflight.sent_at.elapsed(), bytes, outcome.is_err());
         let body_offset = outcome?;
         Ok(Reply { record, body_offset, stats_slot: call.stats_slot, resent: inflight.resent })
+    }
+
+    /// Counts bytes copied in user space outside the receive path.
+    pub fn note_copied(&self, bytes: usize) {
+        self.stats.bytes_copied.fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
     /// Counts a reply that carried a failure status as an error of its procedure.

@@ -13,8 +13,9 @@ use crate::proto::nfs3::{
 };
 use crate::{Error, Result};
 
+use super::channel::Reply;
 use super::ops::new_object;
-use super::{Client, InFlight};
+use super::Client;
 
 /// Pieces of one read or write in flight at once; the connection's slot table bounds the rest.
 const MAX_PIECES_IN_FLIGHT: usize = 64;
@@ -257,33 +258,57 @@ impl File {
     }
 
     /// Reads up to `buf.len()` bytes at `offset`; fewer only at end of file. Pieces of rsize
-    /// travel in parallel and land straight in `buf`.
+    /// travel in parallel; each is copied once, from the buffer its reply was received in, into
+    /// `buf` ([`File::read_views`] avoids that copy).
     pub fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<usize> {
+        self.read_pieces(offset, buf.len(), |start, wanted, data, _| {
+            let n = data.len().min(wanted);
+            buf[start..start + n].copy_from_slice(&data[..n]);
+            self.client.inner.nfs.note_copied(n);
+        })
+    }
+
+    /// Reads up to `len` bytes at `offset` without copying them: the pieces (of rsize, read in
+    /// parallel) come back in order as views into the buffers their replies were received in,
+    /// which return to the pool when the views are dropped. Fewer bytes only at end of file.
+    pub fn read_views(&self, offset: u64, len: usize) -> Result<Vec<Bytes>> {
+        let mut views = Vec::with_capacity(len.div_ceil(self.client.inner.fsinfo.rsize.max(1) as usize));
+        self.read_pieces(offset, len, |_, _, data, reply| views.push(reply.view(data)))?;
+        Ok(views)
+    }
+
+    /// Sends READs of rsize for `len` bytes at `offset`, up to [`MAX_PIECES_IN_FLIGHT`] at
+    /// once, and hands each piece's data to `take(start, wanted, data, reply)` in order, until
+    /// end of file or a short piece. Returns the bytes read.
+    fn read_pieces(
+        &self,
+        offset: u64,
+        len: usize,
+        mut take: impl FnMut(usize, usize, &[u8], &Reply),
+    ) -> Result<usize> {
         let rsize = self.client.inner.fsinfo.rsize as usize;
         let mut done = 0;
-        while done < buf.len() {
-            let mut window: Vec<(InFlight<'static>, &mut [u8])> = Vec::new();
+        while done < len {
+            let mut window = Vec::new();
             let mut start = done;
-            for piece in buf[done..].chunks_mut(rsize).take(MAX_PIECES_IN_FLIGHT) {
-                let args = ReadArgs {
-                    file: self.fh.as_fh(),
-                    offset: offset + start as u64,
-                    count: piece.len() as u32,
-                };
-                start += piece.len();
-                window.push((self.client.start::<nfs3::Read>(&args)?, piece));
+            while start < len && window.len() < MAX_PIECES_IN_FLIGHT {
+                let wanted = (len - start).min(rsize);
+                let args =
+                    ReadArgs { file: self.fh.as_fh(), offset: offset + start as u64, count: wanted as u32 };
+                window.push((self.client.start::<nfs3::Read>(&args)?, start, wanted));
+                start += wanted;
             }
             let mut stop = false;
-            for (inflight, piece) in window {
+            for (inflight, start, wanted) in window {
                 if stop {
                     // A short piece ended the run; later pieces are re-read from the new position.
                     drop(inflight);
                     continue;
                 }
-                let wanted = piece.len();
-                let (n, eof) = self.client.finish::<nfs3::Read, _>(inflight, |ok| {
-                    let n = ok.data.len().min(wanted);
-                    piece[..n].copy_from_slice(&ok.data[..n]);
+                let (n, eof) = self.client.finish_with_reply::<nfs3::Read, _>(inflight, |ok, reply| {
+                    if ok.data.len() <= wanted {
+                        take(start, wanted, ok.data, reply);
+                    }
                     (ok.data.len(), ok.eof)
                 })?;
                 if n > wanted {
@@ -460,6 +485,7 @@ impl File {
                 Some((offset, data)) => {
                     state.retained_bytes += data.len();
                     state.retained.push((offset, Bytes::copy_from_slice(data)));
+                    self.client.inner.nfs.note_copied(data.len());
                 }
                 None => state.unretained = true,
             }

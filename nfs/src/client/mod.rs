@@ -360,9 +360,18 @@ impl Client {
         inflight: InFlight<'_>,
         on_ok: impl for<'r> FnOnce(P::Ok<'r>) -> T,
     ) -> Result<T> {
+        self.finish_with_reply::<P, T>(inflight, |ok, _| on_ok(ok))
+    }
+
+    /// As [`Client::finish`], with the reply itself, so parts of it can be kept as views.
+    pub(crate) fn finish_with_reply<P: Procedure, T>(
+        &self,
+        inflight: InFlight<'_>,
+        on_ok: impl for<'r> FnOnce(P::Ok<'r>, &'r Reply) -> T,
+    ) -> Result<T> {
         let reply = self.inner.nfs.wait(inflight)?;
         let result = match decode_result::<P>(&reply)? {
-            Ok(ok) => Ok(on_ok(ok)),
+            Ok(ok) => Ok(on_ok(ok, &reply)),
             Err(failed) => {
                 self.inner.nfs.note_failure_status(&reply);
                 Err(Error::Nfs { procedure: P::NAME, status: failed.status })

@@ -2,6 +2,7 @@
 //! preceded by a four-byte header whose top bit marks the last fragment and whose other 31 bits
 //! give the fragment's length.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -146,6 +147,11 @@ impl RecordReader {
 const DIRECT_MIN_LEN: usize = 32 * 1024;
 /// Bytes read per system call while records are small.
 const SCRATCH_LEN: usize = 256 * 1024;
+/// The first read of a connection, and the one after each large record: big enough for the
+/// next record's header and a few small replies, small enough that little of a following large
+/// record lands in the scratch buffer (to be copied out) rather than straight in its own buffer.
+/// Each read that fills its whole length doubles the next, up to the scratch buffer.
+const PROBE_READ_LEN: usize = 4 * 1024;
 
 /// Record marking plus the XID: what the transport needs to match replies to calls.
 ///
@@ -159,6 +165,11 @@ pub struct RecordFramer {
     scratch: Vec<u8>,
     pool: Option<Arc<BufferPool>>,
     direct: Option<Direct>,
+    /// How much of the scratch buffer the next read may fill.
+    next_read_len: usize,
+    /// Bytes copied in user space: records reassembled out of the scratch buffer, and the
+    /// parts of large records that arrived there before their own buffer was taken.
+    copied: Arc<AtomicU64>,
 }
 
 /// A large record being read straight into its own buffer.
@@ -174,13 +185,26 @@ impl RecordFramer {
     pub fn new(max_record_len: usize) -> RecordFramer {
         let mut reader = RecordReader::new(max_record_len);
         reader.pause_before = Some(DIRECT_MIN_LEN);
-        RecordFramer { reader, scratch: vec![0; SCRATCH_LEN], pool: None, direct: None }
+        RecordFramer {
+            reader,
+            scratch: vec![0; SCRATCH_LEN],
+            pool: None,
+            direct: None,
+            next_read_len: PROBE_READ_LEN,
+            copied: Arc::default(),
+        }
     }
 
     /// A framer that lands large records in buffers from `pool` (whose buffers must hold the
     /// largest record; smaller pools are used only for records that fit).
     pub fn with_pool(max_record_len: usize, pool: Arc<BufferPool>) -> RecordFramer {
         RecordFramer { pool: Some(pool), ..RecordFramer::new(max_record_len) }
+    }
+
+    /// Counts the bytes this framer copies into `counter` (shared by a channel's connections).
+    pub fn counting_copies_in(mut self, counter: Arc<AtomicU64>) -> RecordFramer {
+        self.copied = counter;
+        self
     }
 
     /// As [`RecordReader::feed`], with the record's XID read off its first word.
@@ -208,6 +232,7 @@ impl RecordFramer {
         let mut buf = pool.take().map_err(|e| format!("no receive buffer: {e}"))?;
         let now = input.len().min(len);
         buf.as_mut_slice()[..now].copy_from_slice(&input[..now]);
+        self.copied.fetch_add(now as u64, Ordering::Relaxed);
         if now == len {
             let xid = xid_of(&buf.as_mut_slice()[..len]).map_err(|e| e.to_string())?;
             deliver(xid, buf.freeze(len));
@@ -229,7 +254,7 @@ impl nfsx_core::net::Framer for RecordFramer {
     fn read_target(&mut self) -> &mut [u8] {
         match &mut self.direct {
             Some(d) => &mut d.buf.as_mut_slice()[d.filled..d.len],
-            None => &mut self.scratch,
+            None => &mut self.scratch[..self.next_read_len],
         }
     }
 
@@ -241,10 +266,14 @@ impl nfsx_core::net::Framer for RecordFramer {
                     let xid = xid_of(&buf.as_mut_slice()[..len]).map_err(|e| e.to_string())?;
                     deliver(xid, buf.freeze(len));
                 }
+                self.next_read_len = PROBE_READ_LEN;
             }
             return Ok(());
         }
         let scratch = std::mem::take(&mut self.scratch);
+        if n >= self.next_read_len {
+            self.next_read_len = (2 * self.next_read_len).min(SCRATCH_LEN);
+        }
         let outcome = self.parse(&scratch[..n.min(scratch.len())], deliver);
         self.scratch = scratch;
         outcome
@@ -257,6 +286,7 @@ impl RecordFramer {
             let (used, record) = self.next_record(input).map_err(|e| e.to_string())?;
             input = &input[used..];
             if let Some((xid, record)) = record {
+                self.copied.fetch_add(record.len() as u64, Ordering::Relaxed);
                 deliver(xid, record);
                 continue;
             }
