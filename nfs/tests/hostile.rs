@@ -295,3 +295,38 @@ fn shut_down_abandons_hard_calls_waiting_on_a_silent_server() {
     assert!(matches!(client.getattr(&root), Err(Error::ShutDown)));
     assert!(started.elapsed() < Duration::from_millis(100), "later calls fail at once");
 }
+
+const JUKEBOX: u32 = 10008;
+
+/// NFS3ERR_JUKEBOX is "busy, try again later" (RFC 1813 §2.6; ganesha answers it when its
+/// open-file limit is reached): the call is sent again as a new transaction after a pause,
+/// without the caller seeing anything.
+#[test]
+fn jukebox_answers_are_retried_as_new_transactions() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let server = FakeServer::start();
+    let client = Client::mount(&server.url("timeo=5&retrans=3")).expect("mounting the fake server");
+    let root = client.root_handle();
+    server.script(NFS_PROGRAM, 1, Behaviour::StatusFirst { status: JUKEBOX, times: 3 });
+    client.getattr(&root).expect("GETATTR after three JUKEBOX answers");
+    assert_eq!(server.counters().scripted_calls.load(Ordering::Relaxed), 4);
+    let xids = server.counters().scripted_xids.lock().unwrap().clone();
+    let distinct: std::collections::BTreeSet<_> = xids.iter().collect();
+    assert_eq!(distinct.len(), xids.len(), "each try is a new transaction: {xids:?}");
+    assert_eq!(client.stats().jukebox_retries.load(Ordering::Relaxed), 3);
+}
+
+/// A soft mount stops retrying JUKEBOX after `timeo × (retrans + 1)` and reports EAGAIN.
+#[test]
+fn a_soft_mount_gives_up_on_jukebox_with_eagain() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let server = FakeServer::start();
+    let client = Client::mount(&server.url(OPTIONS)).expect("mounting the fake server");
+    let root = client.root_handle();
+    server.script(NFS_PROGRAM, 1, Behaviour::StatusFirst { status: JUKEBOX, times: u64::MAX });
+    let started = Instant::now();
+    let err = client.getattr(&root).expect_err("JUKEBOX for ever");
+    assert_eq!(err.errno(), libc::EAGAIN, "{err}");
+    let bound = TIMEOUT * (RETRANS + 1) + Duration::from_secs(2) + SLACK;
+    assert!(started.elapsed() <= bound, "gave up after {:?}", started.elapsed());
+}

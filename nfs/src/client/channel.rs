@@ -15,7 +15,7 @@ use parking_lot::RwLock;
 
 use super::probe::{Paths, ProbeConfig, Route};
 use super::stats::{self, OpCounters, OP_SLOTS};
-use crate::proto::nfs3::{Commit, Procedure, Read, Write};
+use crate::proto::nfs3::{Commit, Nfsstat3, Procedure, Read, Write};
 use crate::rpc::{decode_reply, record_mark, CallHeader, Credential, RecordFramer, XidAllocator};
 use crate::xdr::{Encode, Writer};
 use crate::{Error, Result};
@@ -47,6 +47,8 @@ pub struct ChannelStats {
     pub reconnects: AtomicU64,
     /// Times a path (server address) stopped answering and was taken out of use.
     pub path_failures: AtomicU64,
+    /// Calls sent again, as new transactions, after the server answered NFS3ERR_JUKEBOX.
+    pub jukebox_retries: AtomicU64,
     /// Bytes nfsx copied in user space: small reply records out of the receive scratch buffer,
     /// the start of large ones that arrived before their own buffer was taken, READ data into
     /// the caller's buffer (`File::read_at`) and UNSTABLE data kept for re-sending
@@ -76,6 +78,9 @@ const DRIVER_HANDOFF_CHECK: Duration = Duration::from_millis(1);
 const MAX_COALESCED_REPLIES: usize = 16;
 /// The longest a coalescing wait delays a reply that has already arrived.
 const COALESCE_WAIT: Duration = Duration::from_micros(500);
+/// Pause after the first NFS3ERR_JUKEBOX of a call; doubles with each one, up to the maximum.
+const JUKEBOX_FIRST_PAUSE: Duration = Duration::from_millis(100);
+const JUKEBOX_MAX_PAUSE: Duration = Duration::from_secs(2);
 /// Longest single wait for readability while driving.
 const DRIVER_POLL_SLICE: Duration = Duration::from_millis(100);
 
@@ -140,6 +145,8 @@ pub struct Call<'a> {
     stats_slot: usize,
     /// READ, WRITE and COMMIT: kept off metadata-only connections.
     bulk: bool,
+    /// An NFS procedure with a status (all but NULL): NFS3ERR_JUKEBOX means "try again later".
+    has_nfs_status: bool,
     /// Record mark, RPC header and arguments up to any separately sent payload.
     head: Vec<u8>,
     /// Bulk data sent from the caller's memory (WRITE), then its XDR padding.
@@ -148,6 +155,12 @@ pub struct Call<'a> {
 }
 
 impl Call<'_> {
+    /// Gives the call a new transaction id (after a record mark, the XID is the first word).
+    fn renew_xid(&mut self, xid: u32) {
+        self.xid = xid;
+        self.head[4..8].copy_from_slice(&xid.to_be_bytes());
+    }
+
     fn parts(&self) -> [IoSlice<'_>; 3] {
         const ZEROS: [u8; 4] = [0; 4];
         [IoSlice::new(&self.head), IoSlice::new(self.payload), IoSlice::new(&ZEROS[..self.padding])]
@@ -193,6 +206,8 @@ pub struct InFlight<'a> {
     pending: Pending,
     attempts: u32,
     resent: bool,
+    /// NFS3ERR_JUKEBOX answers so far, for the pause before the next try.
+    jukeboxes: u32,
     /// The connection's reply count when this attempt went out: unchanged at a timeout means
     /// the connection delivered nothing at all meanwhile.
     replies_before: u64,
@@ -387,7 +402,8 @@ impl Channel {
         let nfs = program == crate::proto::NFS_PROGRAM;
         let stats_slot = stats::slot_of(nfs.then_some(procedure));
         let bulk = nfs && [Read::NUMBER, Write::NUMBER, Commit::NUMBER].contains(&procedure);
-        Call { procedure: name, xid, stats_slot, bulk, head, payload, padding }
+        let has_nfs_status = nfs && procedure != 0;
+        Call { procedure: name, xid, stats_slot, bulk, has_nfs_status, head, payload, padding }
     }
 
     /// Sends a call on the least-loaded connection.
@@ -438,6 +454,7 @@ impl Channel {
                         pending,
                         attempts,
                         resent: false,
+                        jukeboxes: 0,
                         replies_before,
                     });
                 }
@@ -486,6 +503,7 @@ impl Channel {
         loop {
             let deadline = inflight.attempt_sent_at + self.retry.timeout;
             match inflight.pending.wait(deadline) {
+                Ok(record) if self.try_later(&inflight, &record) => inflight = self.send_later(inflight)?,
                 Ok(record) => return self.accept(inflight, record),
                 Err(e) => inflight = self.resend(inflight, e)?,
             }
@@ -522,6 +540,7 @@ impl Channel {
                 }
             };
             match outcome {
+                Ok(record) if self.try_later(&inflight, &record) => inflight = self.send_later(inflight)?,
                 Ok(record) => return self.accept(inflight, record),
                 Err(e) => inflight = self.resend(inflight, e)?,
             }
@@ -604,6 +623,40 @@ impl Channel {
         let mut again = self.send_attempt(call, attempts + 1, Some(lane))?;
         again.sent_at = sent_at;
         again.resent = true;
+        Ok(again)
+    }
+
+    /// Whether `record` answers with NFS3ERR_JUKEBOX (the server is busy: "try again later",
+    /// RFC 1813 §2.6) and the retry policy allows another try: always in hard mode, within
+    /// `timeo × (retrans + 1)` of the first send in soft mode. Otherwise the status reaches the
+    /// caller (EAGAIN).
+    fn try_later(&self, inflight: &InFlight<'_>, record: &[u8]) -> bool {
+        if !inflight.call.has_nfs_status {
+            return false;
+        }
+        let jukebox = decode_reply(record).is_ok_and(|reply| {
+            reply.body.is_ok_and(|body| body.get(..4) == Some(&(Nfsstat3::Jukebox as u32).to_be_bytes()[..]))
+        });
+        jukebox
+            && (self.retry.hard
+                || inflight.sent_at.elapsed() < self.retry.timeout.saturating_mul(self.retry.retrans + 1))
+    }
+
+    /// After NFS3ERR_JUKEBOX: waits (100 ms, doubling to 2 s) and sends the call again as a new
+    /// transaction, since the server finished with the old one.
+    fn send_later<'a>(&self, inflight: InFlight<'a>) -> Result<InFlight<'a>> {
+        let InFlight { mut call, sent_at, pending, attempts, jukeboxes, .. } = inflight;
+        drop(pending);
+        self.stats.jukebox_retries.fetch_add(1, Ordering::Relaxed);
+        let pause = JUKEBOX_FIRST_PAUSE.saturating_mul(1 << jukeboxes.min(5)).min(JUKEBOX_MAX_PAUSE);
+        std::thread::sleep(pause);
+        if self.shut_down.load(Ordering::Acquire) {
+            return Err(Error::ShutDown);
+        }
+        call.renew_xid(self.xids.next_xid());
+        let mut again = self.send_attempt(call, attempts, None)?;
+        again.sent_at = sent_at;
+        again.jukeboxes = jukeboxes + 1;
         Ok(again)
     }
 

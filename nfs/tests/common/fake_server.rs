@@ -64,6 +64,9 @@ pub enum Behaviour {
     Silent,
     /// An RPC-level refusal: accepted, GARBAGE_ARGS.
     GarbageArgs,
+    /// The first `times` scripted calls answered with NFS failure `status` (and no detail,
+    /// as GETATTR's failure has none), later ones correctly.
+    StatusFirst { status: u32, times: u64 },
 }
 
 /// What the server has seen, for assertions.
@@ -73,6 +76,8 @@ pub struct Counters {
     pub calls: AtomicU64,
     /// Calls of the scripted procedure.
     pub scripted_calls: AtomicU64,
+    /// Their XIDs, in arrival order.
+    pub scripted_xids: Mutex<Vec<u32>>,
 }
 
 struct Script {
@@ -346,13 +351,13 @@ fn garbage(len: usize, seed: u64) -> Vec<u8> {
 
 fn answer(stream: &mut TcpStream, record: &[u8], shared: &Shared) -> Result<(), Stop> {
     let Some(call) = parse_call(record) else { return Err(Stop::Closed) };
-    let behaviour = {
+    let (behaviour, nth) = {
         let script = shared.script.lock().unwrap();
         if script.program == call.program && script.procedure == call.procedure {
-            shared.counters.scripted_calls.fetch_add(1, Ordering::Relaxed);
-            script.behaviour.clone()
+            shared.counters.scripted_xids.lock().unwrap().push(call.xid);
+            (script.behaviour.clone(), shared.counters.scripted_calls.fetch_add(1, Ordering::Relaxed) + 1)
         } else {
-            Behaviour::Normal
+            (Behaviour::Normal, 0)
         }
     };
     let _ = call.args;
@@ -412,6 +417,10 @@ fn answer(stream: &mut TcpStream, record: &[u8], shared: &Shared) -> Result<(), 
         Behaviour::Close => Err(Stop::Closed),
         Behaviour::Silent => Ok(()),
         Behaviour::GarbageArgs => send(stream, &framed(&reply_record(call.xid, GARBAGE_ARGS, &()))),
+        Behaviour::StatusFirst { status, times } if nth <= times => {
+            send(stream, &framed(&reply_record(call.xid, SUCCESS, &status)))
+        }
+        Behaviour::StatusFirst { .. } => send(stream, &framed(&reply)),
     }
 }
 

@@ -77,7 +77,9 @@ pub struct Options {
     pub default_permissions: bool,
     /// FUSE worker threads.
     pub threads: usize,
-    /// Kernel writeback cache (`writeback`): the kernel gathers small writes into large ones.
+    /// Kernel writeback cache (default; `nowriteback` turns it off): write-behind, with small
+    /// writes gathered into large ones; errors surface at close and fsync, as the pages are
+    /// written and committed there.
     pub writeback: bool,
     pub kernel_flags: Vec<String>,
 }
@@ -97,7 +99,7 @@ pub fn parse(source: &str, option_strings: &[String]) -> Result<Options, String>
         allow_other: false,
         default_permissions: false,
         threads: std::thread::available_parallelism().map_or(4, |n| n.get()).clamp(4, 16),
-        writeback: false,
+        writeback: true,
         kernel_flags: Vec::new(),
     };
     // The key whose value is a list: `addrs=a,b` arrives split by the comma.
