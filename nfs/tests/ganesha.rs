@@ -329,28 +329,45 @@ fn file_system_information() {
 }
 
 #[test]
-fn many_threads_share_one_client() {
+fn many_threads_share_one_client_over_1_4_and_16_connections() {
     let s = vfs_scratch("threads");
-    let client = Client::mount(&url(&server().vfs_url, &s.name, "nconnect=4")).unwrap();
-    assert_eq!(client.connections(), 4);
-    std::thread::scope(|scope| {
+    for nconnect in [1usize, 4, 16] {
+        let dir = format!("n{nconnect}");
+        s.client.mkdir(&dir, 0o755).unwrap();
+        let client = Client::mount(&url(
+            &server().vfs_url,
+            &format!("{}/{dir}", s.name),
+            &format!("nconnect={nconnect}"),
+        ))
+        .unwrap();
+        assert_eq!(client.connections(), nconnect);
+        std::thread::scope(|scope| {
+            for t in 0..8u64 {
+                let client = client.clone();
+                scope.spawn(move || {
+                    for i in 0..5u64 {
+                        let data = pattern(100_000 + (t * 7919 + i) as usize, t * 100 + i);
+                        let name = format!("t{t}-{i}");
+                        client.write_file(&name, &data).unwrap();
+                        assert_eq!(client.read_file(&name).unwrap(), data);
+                    }
+                });
+            }
+        });
+        // One large file, split into rsize/wsize pieces spread over every connection.
+        let big = pattern(4 * nconnect << 20, nconnect as u64);
+        client.write_file("big", &big).unwrap();
+        assert!(client.read_file("big").unwrap() == big, "nconnect={nconnect}: big file read back");
+        let idle: Vec<_> = client.connection_stats().into_iter().filter(|c| c.requests == 0).collect();
+        assert!(idle.is_empty(), "nconnect={nconnect}: connections that carried nothing: {idle:?}");
+        let local = s.local.join(&dir);
         for t in 0..8u64 {
-            let client = client.clone();
-            scope.spawn(move || {
-                for i in 0..5u64 {
-                    let data = pattern(100_000 + (t * 7919 + i) as usize, t * 100 + i);
-                    let name = format!("t{t}-{i}");
-                    client.write_file(&name, &data).unwrap();
-                    assert_eq!(client.read_file(&name).unwrap(), data);
-                }
-            });
+            for i in 0..5u64 {
+                let data = pattern(100_000 + (t * 7919 + i) as usize, t * 100 + i);
+                assert_eq!(std::fs::read(local.join(format!("t{t}-{i}"))).unwrap(), data);
+            }
         }
-    });
-    for t in 0..8u64 {
-        for i in 0..5u64 {
-            let data = pattern(100_000 + (t * 7919 + i) as usize, t * 100 + i);
-            assert_eq!(std::fs::read(s.local.join(format!("t{t}-{i}"))).unwrap(), data);
-        }
+        assert!(std::fs::read(local.join("big")).unwrap() == big, "nconnect={nconnect}: big file on disk");
     }
 }
 
