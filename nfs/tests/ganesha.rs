@@ -355,7 +355,7 @@ fn many_threads_share_one_client_over_1_4_and_16_connections() {
             }
         });
         // One large file, split into rsize/wsize pieces spread over every connection.
-        let big = pattern(4 * nconnect << 20, nconnect as u64);
+        let big = pattern((4 * nconnect) << 20, nconnect as u64);
         client.write_file("big", &big).unwrap();
         assert!(client.read_file("big").unwrap() == big, "nconnect={nconnect}: big file read back");
         let idle: Vec<_> = client.connection_stats().into_iter().filter(|c| c.requests == 0).collect();
