@@ -116,6 +116,18 @@ struct nfsx_stats {
    TCP connections to the server (nconnect times the server addresses).
    */
   uint64_t connections;
+  /*
+   Times a server address stopped answering and was taken out of use until it answered again.
+   */
+  uint64_t path_failures;
+  /*
+   Calls sent again, as new transactions, after the server said NFS3ERR_JUKEBOX (busy).
+   */
+  uint64_t jukebox_retries;
+  /*
+   Bytes nfsx copied in user space (see docs/ARCHITECTURE.md, "Copies per byte").
+   */
+  uint64_t bytes_copied;
 };
 
 /*
@@ -241,6 +253,14 @@ int nfsx_mount(const char *url, struct nfsx_client **out);
  client that are in progress complete normally.
  */
 int nfsx_umount(struct nfsx_client *client);
+
+/*
+ Abandons every call in flight on the client (they return -EIO) and makes every later call
+ fail with -EIO at once, without waiting for the server, even on a hard mount: for tearing a
+ job down when the server is gone. The handle stays valid until `nfsx_umount`, which then
+ only frees it (no UMNT is sent). Returns 0, -EINVAL or -EBADF. Thread-safe.
+ */
+int nfsx_shutdown(const struct nfsx_client *client);
 
 /*
  Copies the client's counters into `*out`. Returns 0, -EINVAL or -EBADF. Thread-safe.

@@ -712,6 +712,10 @@ impl Channel {
         }
     }
 
+    pub fn is_shut_down(&self) -> bool {
+        self.shut_down.load(Ordering::Acquire)
+    }
+
     fn give_up_or_pause(&self, e: TransportError, attempts: u32) -> Result<()> {
         if self.shut_down.load(Ordering::Acquire) {
             return Err(Error::ShutDown);

@@ -202,6 +202,9 @@ impl Client {
     /// Tells the server's MOUNT service we are done (UMNT). Connections close when the last
     /// clone is dropped.
     pub fn umount(&self) -> Result<()> {
+        if self.inner.nfs.is_shut_down() {
+            return Ok(());
+        }
         let channel = self.mount_channel();
         let args = mount::UmntArgs { dirpath: self.inner.export.as_bytes() };
         let call = channel.encode(MOUNT_PROGRAM, MOUNT_VERSION, mount::MOUNTPROC3_UMNT, "UMNT", &args, &[]);
@@ -211,7 +214,8 @@ impl Client {
 
     /// Abandons every call in flight (they fail with [`Error::ShutDown`], EIO) and refuses new
     /// ones, without waiting for the server, even in hard mode: for tearing a job or a mount down
-    /// when the server is gone. Shared by every clone of this client.
+    /// when the server is gone. Shared by every clone of this client; [`Client::umount`] then
+    /// sends nothing.
     pub fn shut_down(&self) {
         self.inner.nfs.shut_down();
     }

@@ -46,6 +46,18 @@ pub extern "C" fn nfsx_umount(client: *mut nfsx_client) -> c_int {
     })
 }
 
+/// Abandons every call in flight on the client (they return -EIO) and makes every later call
+/// fail with -EIO at once, without waiting for the server, even on a hard mount: for tearing a
+/// job down when the server is gone. The handle stays valid until `nfsx_umount`, which then
+/// only frees it (no UMNT is sent). Returns 0, -EINVAL or -EBADF. Thread-safe.
+#[no_mangle]
+pub extern "C" fn nfsx_shutdown(client: *const nfsx_client) -> c_int {
+    guard::int("nfsx_shutdown", || {
+        CLIENTS.get(client)?.shut_down();
+        Ok(0)
+    })
+}
+
 /// Copies the client's counters into `*out`. Returns 0, -EINVAL or -EBADF. Thread-safe.
 #[no_mangle]
 pub extern "C" fn nfsx_stats(client: *const nfsx_client, out: *mut nfsx_stats) -> c_int {
@@ -60,6 +72,9 @@ pub extern "C" fn nfsx_stats(client: *const nfsx_client, out: *mut nfsx_stats) -
                 retransmits: stats.retransmits.load(Ordering::Relaxed),
                 reconnects: stats.reconnects.load(Ordering::Relaxed),
                 connections: client.connections() as u64,
+                path_failures: stats.path_failures.load(Ordering::Relaxed),
+                jukebox_retries: stats.jukebox_retries.load(Ordering::Relaxed),
+                bytes_copied: stats.bytes_copied.load(Ordering::Relaxed),
             },
         );
         Ok(0)

@@ -112,6 +112,12 @@ pub struct nfsx_stats {
     pub reconnects: u64,
     /// TCP connections to the server (nconnect times the server addresses).
     pub connections: u64,
+    /// Times a server address stopped answering and was taken out of use until it answered again.
+    pub path_failures: u64,
+    /// Calls sent again, as new transactions, after the server said NFS3ERR_JUKEBOX (busy).
+    pub jukebox_retries: u64,
+    /// Bytes nfsx copied in user space (see docs/ARCHITECTURE.md, "Copies per byte").
+    pub bytes_copied: u64,
 }
 
 /// One directory entry ("." and ".." are left out). `name` is NUL-terminated.

@@ -477,6 +477,13 @@ int main(int argc, char **argv) {
     struct nfsx_stats s;
     EQ(nfsx_stats(c, &s), 0);
     CHECK(s.calls > 100 && s.connections >= 1);
+    CHECK(s.bytes_copied > 0 && s.path_failures == 0);
+    /* Shut down: every call fails at once with -EIO; umount then only frees the handle. */
+    EQ(nfsx_shutdown(NULL), -EINVAL);
+    EQ(nfsx_shutdown(c), 0);
+    struct nfsx_stat gone;
+    EQ(nfsx_stat(c, "shutdown-probe", &gone), -EIO);
+    EQ(nfsx_mkdir(c, "after-shutdown", 0755), -EIO);
     EQ(nfsx_umount(c), 0);
     EQ(nfsx_umount(c), -EBADF);
     EQ(nfsx_stats(c, &s), -EBADF);
