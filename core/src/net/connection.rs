@@ -6,10 +6,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use super::{socket, SocketOptions, TransportError};
 use crate::ring::{Backend, Reactor, Registration};
@@ -80,6 +80,8 @@ impl Shared {
 pub struct Connection {
     shared: Arc<Shared>,
     writer: Mutex<TcpStream>,
+    /// The writer's socket, readable without its lock (open as long as the connection is).
+    fd: RawFd,
     receive: ReceiveSide,
 }
 
@@ -159,7 +161,7 @@ pub(crate) enum Received {
     /// Bytes were framed (and any replies they completed handed out). `short` when fewer came
     /// than the target held: the socket had no more for now.
     Bytes { short: bool },
-    /// Nothing yet (EAGAIN or EINTR): read again later.
+    /// Nothing yet (EAGAIN, or EINTR from a backend that does not retry): read again later.
     Again,
     /// The connection is over (end of stream, a receive error, a framing error): every request
     /// in flight has failed with `Closed`, the socket is shut down, and it must not be read again.
@@ -236,11 +238,19 @@ impl Receiver {
         Received::Bytes { short: n < wanted }
     }
 
-    /// One read(2) on the socket as it is (blocking or not), accounted as above.
+    /// One read(2) on the socket as it is (blocking or not), accounted as above. A read
+    /// interrupted by a signal is tried again (at most a few times in a row, so a signal storm
+    /// cannot hold a caller that drives its own receives).
     pub(crate) fn read(&mut self) -> Received {
         let target = self.framer.read_target();
         let wanted = target.len();
-        let read = (&self.stream).read(target);
+        let mut read = (&self.stream).read(&mut target[..]);
+        for _ in 0..MAX_INTERRUPTED_READS {
+            if !matches!(&read, Err(e) if e.kind() == io::ErrorKind::Interrupted) {
+                break;
+            }
+            read = (&self.stream).read(&mut target[..]);
+        }
         self.complete(read, wanted)
     }
 }
@@ -318,7 +328,7 @@ impl Connection {
                 ReceiveSide::Reactor(registration, reactor.backend())
             }
         };
-        Ok(Connection { shared, writer: Mutex::new(stream), receive })
+        Ok(Connection { shared, fd: stream.as_raw_fd(), writer: Mutex::new(stream), receive })
     }
 
     pub fn mode(&self) -> ReceiveKind {
@@ -357,7 +367,7 @@ impl Connection {
 
     /// The socket, for waiting on readiness of several connections at once.
     pub fn raw_fd(&self) -> RawFd {
-        self.writer.lock().as_raw_fd()
+        self.fd
     }
 
     /// In [`ReceiveMode::Caller`]: reads whatever replies have arrived, without blocking, and
@@ -366,17 +376,8 @@ impl Connection {
     pub fn drive(&self) -> bool {
         let Some(driven) = self.driven() else { return false };
         let Some(mut reader) = driven.try_lock() else { return false };
-        // An interrupted read is tried again; at most this many in a row, so a signal storm
-        // cannot hold the caller here.
-        let mut retries = 0;
-        while !self.is_closed() {
-            match reader.receiver.read() {
-                // A short read drained the socket; another read would only say EAGAIN.
-                Received::Bytes { short: false } => {}
-                Received::Again if retries < MAX_INTERRUPTED_READS => retries += 1,
-                Received::Bytes { short: true } | Received::Again | Received::Finished => break,
-            }
-        }
+        // Until the socket is drained: a short read says so without another read's EAGAIN.
+        while !self.is_closed() && reader.receiver.read() == (Received::Bytes { short: false }) {}
         true
     }
 
@@ -422,11 +423,31 @@ impl Connection {
             if pending.len() < self.shared.max_in_flight {
                 break;
             }
-            if self.shared.slot_freed.wait_until(&mut pending, deadline).timed_out() {
-                return Err(TransportError::TimedOut {
-                    addr: self.shared.addr,
-                    timeout: deadline.saturating_duration_since(Instant::now()),
-                });
+            if self.driven().is_none() {
+                if self.shared.slot_freed.wait_until(&mut pending, deadline).timed_out() {
+                    return Err(TransportError::TimedOut {
+                        addr: self.shared.addr,
+                        timeout: deadline.saturating_duration_since(Instant::now()),
+                    });
+                }
+                continue;
+            }
+            // Caller-driven: no reader frees slots, the waiting callers do. Were every thread
+            // that could read parked here (an executor's workers, say), none ever would.
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(TransportError::TimedOut { addr: self.shared.addr, timeout: Duration::ZERO });
+            }
+            let slice = (deadline - now).min(SLOT_WAIT_SLICE);
+            if MutexGuard::unlocked(&mut pending, || self.drive()) {
+                if pending.len() >= self.shared.max_in_flight && !self.is_closed() {
+                    MutexGuard::unlocked(&mut pending, || {
+                        let _ = crate::poll::wait_readable(&[self.fd], &mut [false], slice);
+                    });
+                }
+            } else {
+                // Another thread is reading; its deliveries signal freed slots.
+                self.shared.slot_freed.wait_for(&mut pending, slice);
             }
         }
         if pending.contains_key(&key) {
@@ -583,11 +604,14 @@ impl Completion {
 /// The most iovecs one writev takes (Linux's IOV_MAX).
 const MAX_IOVECS_PER_WRITE: usize = 1024;
 
-/// Interrupted reads retried in a row by a caller driving its connection.
+/// Interrupted reads retried in a row.
 const MAX_INTERRUPTED_READS: u32 = 8;
 
+/// Longest wait for a free slot before a caller-driven connection's waiter reads replies again.
+const SLOT_WAIT_SLICE: Duration = Duration::from_millis(1);
+
 /// Longest wait for buffer space before a caller-driven sender reads replies again.
-const SEND_WAIT_SLICE: std::time::Duration = std::time::Duration::from_millis(50);
+const SEND_WAIT_SLICE: Duration = Duration::from_millis(50);
 
 fn write_all_vectored(
     stream: &mut TcpStream,

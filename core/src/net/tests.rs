@@ -246,3 +246,29 @@ fn a_caller_driven_connection_reads_only_when_driven() {
     assert_eq!(first.try_reply().unwrap().unwrap(), &b"one"[..]);
     assert_eq!(second.try_reply().unwrap().unwrap(), &b"two"[..]);
 }
+
+#[test]
+fn a_caller_driven_connection_waiting_for_a_slot_reads_the_reply_that_frees_it() {
+    use super::ReceiveMode;
+    let addr = server(|mut s| {
+        for _ in 0..2 {
+            let (key, body) = read_frame(&mut s);
+            s.write_all(&frame(key, &body)).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    });
+    let conn = Connection::connect_with(addr, &options(), 1, LengthKeyFramer::default(), ReceiveMode::Caller)
+        .unwrap();
+    let first = send(&conn, 1, b"one");
+    // Nothing else reads this connection: the wait for the only slot must read reply 1 itself.
+    let started = Instant::now();
+    let second = send(&conn, 2, b"two");
+    assert!(started.elapsed() < Duration::from_secs(1), "waited {:?} for a slot", started.elapsed());
+    assert_eq!(first.try_reply().unwrap().unwrap(), &b"one"[..]);
+    let deadline = soon();
+    while second.try_reply().is_none() {
+        assert!(Instant::now() < deadline);
+        conn.drive();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
