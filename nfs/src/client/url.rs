@@ -66,13 +66,13 @@ pub struct MountOptions {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ReceiveBackend {
     /// Per-core event loops on io_uring, or on epoll where io_uring is unavailable.
+    #[default]
     Auto,
     /// Event loops on io_uring; mounting fails where the kernel refuses io_uring.
     Uring,
     /// Event loops on epoll.
     Epoll,
     /// A reader thread per connection.
-    #[default]
     Threads,
 }
 
