@@ -10,9 +10,7 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::Ordering;
 
-use crossbeam_channel::Sender;
-
-use super::{LoopInbox, Message, Slab};
+use super::{LoopInbox, Message, Slab, Started};
 use crate::net::{Received, Receiver};
 
 /// Event data of the loop's eventfd.
@@ -31,19 +29,19 @@ struct Loop {
 
 /// The thread's body: sets the epoll set up, reports the outcome on `ready`, then runs until
 /// the reactor stops it.
-pub(super) fn run(inbox: LoopInbox, max_connections: usize, ready: &Sender<io::Result<()>>) {
+pub(super) fn run(inbox: LoopInbox, max_connections: usize, ready: &Started) {
     let mut lp = match create() {
         Ok(epoll) => Loop { epoll, inbox, conns: Slab::with_capacity(max_connections) },
         Err(e) => {
-            let _ = ready.send(Err(e));
+            ready.report(Err(e));
             return;
         }
     };
     if let Err(e) = lp.add(lp.inbox.shared.wake.raw(), WAKE) {
-        let _ = ready.send(Err(e));
+        ready.report(Err(e));
         return;
     }
-    let _ = ready.send(Ok(()));
+    ready.report(Ok(()));
     lp.run();
 }
 

@@ -56,9 +56,10 @@ use std::io;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Once};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver as QueueReceiver, SendTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{Receiver as QueueReceiver, Sender, TrySendError};
+use parking_lot::{Condvar, Mutex};
 
 use crate::net::Receiver;
 use eventfd::EventFd;
@@ -114,6 +115,8 @@ pub const MAX_THREADS: usize = 1024;
 pub const MAX_CONNECTIONS_PER_LOOP: usize = 1 << 14;
 /// Messages (new connections, closes) waiting for a loop at once; a sender waits for room.
 const QUEUE_LEN: usize = 256;
+/// How long a connection waiting for room on a full queue pauses between tries.
+const QUEUE_FULL_PAUSE: Duration = Duration::from_millis(1);
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -175,6 +178,10 @@ impl Reactor {
         }
         let probed = match config.backend {
             BackendChoice::Epoll => None,
+            BackendChoice::Auto if under_valgrind() => Some(Err(io::Error::other(
+                "running under valgrind, whose io_uring_enter keeps every other thread waiting \
+                 while it blocks (KDE bug 463859)",
+            ))),
             BackendChoice::Uring | BackendChoice::Auto => Some(probe_uring()),
         };
         let chosen = choose(config.backend, probed)?;
@@ -241,18 +248,29 @@ impl Reactor {
             )));
         }
         let token = self.next_token.fetch_add(1, Ordering::Relaxed);
-        let sent = chosen.messages.send_timeout(Message::Register { token, receiver }, timeout);
-        if let Err(e) = sent {
-            chosen.connections.fetch_sub(1, Ordering::AcqRel);
-            // The receiver comes back inside the error and is dropped here, failing nothing
-            // yet in flight (nothing was sent).
-            return Err(match e {
-                SendTimeoutError::Timeout(_) => io::Error::new(
+        // Never a blocking channel operation on the caller's thread: it would register the
+        // thread with std (thread::current), which a C program's main thread never frees.
+        let deadline = Instant::now() + timeout;
+        let mut message = Message::Register { token, receiver };
+        loop {
+            // On failure the receiver comes back inside the error and is dropped here, failing
+            // nothing in flight (nothing was sent yet).
+            let failure = match chosen.messages.try_send(message) {
+                Ok(()) => break,
+                Err(TrySendError::Full(_)) if Instant::now() >= deadline => io::Error::new(
                     io::ErrorKind::TimedOut,
                     "the event loop's queue stayed full for the connect timeout",
                 ),
-                SendTimeoutError::Disconnected(_) => io::Error::other("the event loop has stopped"),
-            });
+                Err(TrySendError::Full(back)) => {
+                    chosen.wake.wake();
+                    std::thread::sleep(QUEUE_FULL_PAUSE);
+                    message = back;
+                    continue;
+                }
+                Err(TrySendError::Disconnected(_)) => io::Error::other("the event loop has stopped"),
+            };
+            chosen.connections.fetch_sub(1, Ordering::AcqRel);
+            return Err(failure);
         }
         chosen.wake.wake();
         Ok(Registration { lp: Arc::clone(chosen), token, cancelled: AtomicBool::new(false) })
@@ -265,17 +283,27 @@ impl Drop for Reactor {
             l.shared.stopping.store(true, Ordering::Release);
             l.shared.wake.wake();
         }
-        let me = std::thread::current().id();
+        // Kernel thread ids, not thread::current(), which would register a C caller's thread
+        // with std for good.
+        // SAFETY: gettid(2) takes no arguments and cannot fail.
+        let me = unsafe { libc::gettid() };
         for l in &mut self.loops {
             if let Some(thread) = l.thread.take() {
                 // A loop thread can drop the last reference itself (a waker it ran owned a
                 // client): it must not wait for itself; it sees `stopping` when this returns.
-                if thread.thread().id() != me {
+                if l.shared.tid.load(Ordering::Acquire) != me {
                     let _ = thread.join();
                 }
             }
         }
     }
+}
+
+/// Whether this process runs under valgrind (its preload libraries are mapped). Valgrind runs
+/// one thread at a time, and up to at least 3.19 a thread waiting in io_uring_enter does not
+/// let the others run: a loop thread waiting for completions would stop the whole program.
+fn under_valgrind() -> bool {
+    std::fs::read_to_string("/proc/self/maps").is_ok_and(|maps| maps.contains("/vgpreload_"))
 }
 
 /// The backend picked, and why.
@@ -390,20 +418,23 @@ fn start_loop(index: usize, backend: Backend, max_connections: usize) -> Result<
     let inbox = LoopInbox { shared: Arc::clone(&shared), messages: receiver };
     // The loop's kernel object is made on its own thread (io_uring's single-issuer setup binds
     // the ring to the thread that creates it); the outcome comes back before start returns.
-    let (ready_tx, ready_rx) = crossbeam_channel::bounded::<io::Result<()>>(1);
+    let started = Arc::new(Started::default());
+    let reporter = Arc::clone(&started);
     let name = format!("nfsx-{}-{index}", if backend == Backend::Uring { "ring" } else { "epoll" });
     let thread = std::thread::Builder::new()
         .name(name)
         .spawn(move || {
+            // Whatever happens to the thread, start is not left waiting.
+            let _silent = SilenceGuard(&reporter);
             // SAFETY: gettid(2) takes no arguments and cannot fail.
             inbox.shared.tid.store(unsafe { libc::gettid() }, Ordering::Release);
             match backend {
-                Backend::Uring => uring::run(inbox, max_connections, &ready_tx),
-                Backend::Epoll => epoll::run(inbox, max_connections, &ready_tx),
+                Backend::Uring => uring::run(inbox, max_connections, &reporter),
+                Backend::Epoll => epoll::run(inbox, max_connections, &reporter),
             }
         })
         .map_err(|source| ReactorError::Spawn { source })?;
-    let started = ready_rx.recv().unwrap_or_else(|_| Err(io::Error::other("the loop thread died")));
+    let started = started.wait();
     let loop_ref = LoopRef { shared, thread: Some(thread) };
     match started {
         Ok(()) => Ok(loop_ref),
@@ -414,6 +445,45 @@ fn start_loop(index: usize, backend: Backend, max_connections: usize) -> Result<
             }
             Err(setup(source))
         }
+    }
+}
+
+/// How a loop thread's setup went, handed back to `start_loop`. A mutex and condition variable
+/// rather than a channel, whose blocking receive would register the waiting thread with std.
+#[derive(Default)]
+pub(super) struct Started {
+    outcome: Mutex<Option<io::Result<()>>>,
+    reported: AtomicBool,
+    done: Condvar,
+}
+
+impl Started {
+    /// The first report counts.
+    pub(super) fn report(&self, outcome: io::Result<()>) {
+        let mut slot = self.outcome.lock();
+        if !self.reported.swap(true, Ordering::AcqRel) {
+            *slot = Some(outcome);
+            self.done.notify_all();
+        }
+    }
+
+    fn wait(&self) -> io::Result<()> {
+        let mut slot = self.outcome.lock();
+        loop {
+            if let Some(outcome) = slot.take() {
+                return outcome;
+            }
+            self.done.wait(&mut slot);
+        }
+    }
+}
+
+/// Reports a loop thread that ended (or unwound) without reporting its setup.
+struct SilenceGuard<'a>(&'a Started);
+
+impl Drop for SilenceGuard<'_> {
+    fn drop(&mut self) {
+        self.0.report(Err(io::Error::other("the loop thread ended during setup")));
     }
 }
 

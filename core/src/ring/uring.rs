@@ -10,10 +10,9 @@
 use std::io;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Sender;
 use io_uring::{opcode, squeue, types, IoUring, Probe};
 
-use super::{LoopInbox, Message, Slab};
+use super::{LoopInbox, Message, Slab, Started};
 use crate::net::{Received, Receiver};
 
 /// User data of the poll on the loop's eventfd.
@@ -136,15 +135,15 @@ struct Loop {
 
 /// The thread's body: sets the ring up, reports the outcome on `ready`, then runs until the
 /// reactor stops it.
-pub(super) fn run(inbox: LoopInbox, max_connections: usize, ready: &Sender<io::Result<()>>) {
+pub(super) fn run(inbox: LoopInbox, max_connections: usize, ready: &Started) {
     let ring = match build_ring(max_connections) {
         Ok(ring) => ring,
         Err(e) => {
-            let _ = ready.send(Err(e));
+            ready.report(Err(e));
             return;
         }
     };
-    let _ = ready.send(Ok(()));
+    ready.report(Ok(()));
     let batch = Vec::with_capacity(ring.params().cq_entries() as usize);
     let mut lp = Loop { ring, inbox, conns: Slab::with_capacity(max_connections), batch, stopping: None };
     lp.arm_wake();
