@@ -1,5 +1,5 @@
-//! Runs a driver as a child process (the libnfs driver, or this binary for nfsx) with a
-//! deadline, and reads the JSON line it prints per phase.
+//! Runs a driver as a child process (the libnfs driver, or this binary for nfsx and for
+//! nfs3_client) with a deadline, and reads the JSON line it prints per phase.
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
@@ -72,9 +72,19 @@ pub fn libnfs_command(workload: Workload, o: &Opts, prefix: &str) -> Result<Comm
 
 /// This binary running the workload through nfsx, printing JSON.
 pub fn nfsx_command(workload: Workload, o: &Opts) -> Result<Command, String> {
+    self_command(&[workload.name()], o)
+}
+
+/// This binary running the workload through the nfs3_client crate (its hidden driver mode).
+pub fn nfs3_client_command(workload: Workload, o: &Opts) -> Result<Command, String> {
+    self_command(&["nfs3-client-driver", workload.name()], o)
+}
+
+/// This binary with `mode` and the workload's options, printing JSON.
+fn self_command(mode: &[&str], o: &Opts) -> Result<Command, String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
     let mut c = Command::new(exe);
-    c.arg(workload.name())
+    c.args(mode)
         .args(["--url", &o.url])
         .args(["--threads", &o.threads.to_string(), "--qd", &o.qd.to_string()])
         .args(["--duration", &o.duration.to_string()])
@@ -101,13 +111,22 @@ pub fn nfsx_command(workload: Workload, o: &Opts) -> Result<Command, String> {
 
 /// Runs `cmd`, killing it after `timeout`; returns the phases it printed, or what went wrong
 /// (with its stderr).
-pub fn run(mut cmd: Command, what: &str, timeout: Duration) -> Result<Vec<PhaseResult>, String> {
+pub fn run(cmd: Command, what: &str, timeout: Duration) -> Result<Vec<PhaseResult>, String> {
+    run_status(cmd, what, timeout).map_err(|(_, e)| e)
+}
+
+/// As [`run`], and a failure comes with the driver's exit code (`None`: killed or stopped).
+pub fn run_status(
+    mut cmd: Command,
+    what: &str,
+    timeout: Duration,
+) -> Result<Vec<PhaseResult>, (Option<i32>, String)> {
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot run the {what} driver ({:?}): {e}", cmd.get_program()))?;
+        .map_err(|e| (None, format!("cannot run the {what} driver ({:?}): {e}", cmd.get_program())))?;
     let stdout = child.stdout.take().expect("piped");
     let mut stderr = child.stderr.take().expect("piped");
     let out_thread = std::thread::spawn(move || {
@@ -125,36 +144,40 @@ pub fn run(mut cmd: Command, what: &str, timeout: Duration) -> Result<Vec<PhaseR
             Ok(None) if t0.elapsed() > timeout => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!(
-                    "the {what} driver did not finish within {:.0} s and was stopped",
-                    timeout.as_secs_f64()
+                return Err((
+                    None,
+                    format!(
+                        "the {what} driver did not finish within {:.0} s and was stopped",
+                        timeout.as_secs_f64()
+                    ),
                 ));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => return Err(format!("waiting for the {what} driver: {e}")),
+            Err(e) => return Err((None, format!("waiting for the {what} driver: {e}"))),
         }
     };
     let lines = out_thread.join().unwrap_or_default();
     let err = err_thread.join().unwrap_or_default();
     if !status.success() {
         let msg = err.trim();
-        return Err(if msg.is_empty() {
+        let msg = if msg.is_empty() {
             format!("the {what} driver failed ({status})")
         } else {
             format!("the {what} driver failed: {msg}")
-        });
+        };
+        return Err((status.code(), msg));
     }
     let mut phases = Vec::new();
     for line in lines.iter().filter(|l| l.starts_with('{')) {
         let v: serde_json::Value = serde_json::from_str(line)
-            .map_err(|e| format!("the {what} driver printed bad JSON ({e}): {line}"))?;
+            .map_err(|e| (None, format!("the {what} driver printed bad JSON ({e}): {line}")))?;
         phases.push(
             PhaseResult::from_json(&v)
-                .ok_or_else(|| format!("the {what} driver's line lacks fields: {line}"))?,
+                .ok_or_else(|| (None, format!("the {what} driver's line lacks fields: {line}")))?,
         );
     }
     if phases.is_empty() {
-        return Err(format!("the {what} driver printed no results"));
+        return Err((None, format!("the {what} driver printed no results")));
     }
     Ok(phases)
 }

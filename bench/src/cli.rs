@@ -9,7 +9,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     about = "Load generator for NFSv3 clients: nfsx, and libnfs side by side",
     long_about = "Load generator for NFSv3 clients. `getattr`, `md` and `io` run a workload \
                   through nfsx; `compare <workload>` runs the same workload through libnfs and \
-                  nfsx, alternating, and prints each metric with the ratio nfsx/libnfs."
+                  nfsx, alternating, and prints each metric with the ratio nfsx/libnfs \
+                  (`--with nfs3_client` adds the Rust crate nfs3_client and nfsx/nfs3_client)."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -26,6 +27,25 @@ pub enum Command {
     Io(Opts),
     /// The same workload through libnfs and nfsx, alternating A/B --runs times.
     Compare(CompareOpts),
+    /// The driver `compare --with nfs3_client` runs: getattr or io through the nfs3_client crate.
+    #[command(name = "nfs3-client-driver", hide = true)]
+    Nfs3ClientDriver(DriverOpts),
+}
+
+/// A peer client `compare --with` also runs each time, between libnfs and nfsx.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Peer {
+    /// The Rust crate nfs3_client (0.9, tokio): getattr and io only.
+    #[value(name = "nfs3_client", alias = "nfs3-client")]
+    Nfs3Client,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DriverOpts {
+    #[arg(value_enum)]
+    pub workload: Workload,
+    #[command(flatten)]
+    pub opts: Opts,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -142,6 +162,11 @@ pub struct CompareOpts {
     /// A/B alternations (libnfs then nfsx, each time).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub runs: u32,
+    /// Also run nfs3_client (the Rust crate) each time, between libnfs and nfsx, and show
+    /// nfsx/nfs3_client ratios; getattr and io only. One call in flight per connection, so
+    /// --qd Q opens Q connections per thread.
+    #[arg(long = "with", value_enum)]
+    pub with: Vec<Peer>,
     /// Repeat the comparison for each value: qd=1,4,16,64 or nconnect=1,2,4,8,16.
     #[arg(long)]
     pub sweep: Option<String>,

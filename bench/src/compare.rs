@@ -1,14 +1,18 @@
 //! `compare`: the same workload through libnfs and nfsx, alternating libnfs/nfsx `--runs` times,
 //! each run a separate child process measured by itself; then each metric's medians and the
-//! ratio nfsx/libnfs (median and spread over the run pairs). `--sweep` repeats it over queue
-//! depths or nconnect values and `--plot` draws the result.
+//! ratio nfsx/libnfs (median and spread over the run pairs). `--with nfs3_client` runs the Rust
+//! crate nfs3_client between the two each time and adds nfsx/nfs3_client ratios; where it cannot
+//! do the workload, or fails, it is left out with the reason, never the whole comparison.
+//! `--sweep` repeats it over queue depths or nconnect values and `--plot` draws the result
+//! (nfsx and libnfs).
 
 use std::time::Duration;
 
 use serde_json::json;
 
 use crate::child;
-use crate::cli::{CompareOpts, Opts, Workload};
+use crate::cli::{CompareOpts, Opts, Peer, Workload};
+use crate::nfs3_driver;
 use crate::plot;
 use crate::report;
 use crate::stats::{self, PhaseResult};
@@ -43,16 +47,56 @@ pub fn median(v: &mut [f64]) -> f64 {
     }
 }
 
-/// Results of all runs: per run, (libnfs phases, nfsx phases).
-type Runs = Vec<(Vec<PhaseResult>, Vec<PhaseResult>)>;
+/// One run: each client's phases, in the order they ran. `nfs3_client` is `None` without
+/// `--with nfs3_client`, or when it was left out of this run.
+struct Run {
+    libnfs: Vec<PhaseResult>,
+    nfs3_client: Option<Vec<PhaseResult>>,
+    nfsx: Vec<PhaseResult>,
+}
 
-fn run_pairs(workload: Workload, o: &Opts, runs: u32) -> Result<Runs, String> {
+impl Run {
+    fn all(&self) -> impl Iterator<Item = &PhaseResult> {
+        self.libnfs.iter().chain(self.nfs3_client.iter().flatten()).chain(&self.nfsx)
+    }
+}
+
+/// All runs of one comparison.
+struct Runs {
+    runs: Vec<Run>,
+    /// Why nfs3_client was left out, of every run or of some (the first reason).
+    nfs3_client_skipped: Option<String>,
+}
+
+fn run_all(workload: Workload, o: &Opts, runs: u32, with_nfs3_client: bool) -> Result<Runs, String> {
     let timeout = Duration::from_secs_f64(o.timeout_s());
     let params = workloads::parameters(workload, o);
     let env = stats::environment(&o.url, o.server_pid);
+    let mut skipped = None;
+    // nfs3_client runs while it can: not at all if the workload or URL is beyond it, no more
+    // once its driver says it cannot (exit CANNOT_EXIT), and a failed run leaves only that run
+    // out; data that does not verify fails the comparison, as for the other two clients.
+    let mut nfs3_client_on = with_nfs3_client;
+    if with_nfs3_client {
+        if let Err(f) = nfs3_driver::precheck(workload, o) {
+            let (nfs3_driver::Failure::Cannot(why) | nfs3_driver::Failure::Failed(why)) = f;
+            eprintln!("nfsx-bench: nfs3_client left out: {why}");
+            skipped = Some(why);
+            nfs3_client_on = false;
+        } else {
+            let ignored = nfs3_driver::ignored_options(&o.url);
+            if !ignored.is_empty() {
+                eprintln!(
+                    "nfsx-bench: nfs3_client ignores the URL options {} (they tune nfsx's transport)",
+                    ignored.join("&")
+                );
+            }
+        }
+    }
     let mut out = Vec::new();
     for run in 1..=runs {
-        eprintln!("nfsx-bench: {} run {run}/{runs}: libnfs, then nfsx", workload.name());
+        let order = if nfs3_client_on { "libnfs, nfs3_client, then nfsx" } else { "libnfs, then nfsx" };
+        eprintln!("nfsx-bench: {} run {run}/{runs}: {order}", workload.name());
         let prefix = workloads::run_prefix("libnfs");
         let mut libnfs = child::run(child::libnfs_command(workload, o, &prefix)?, "libnfs", timeout)?;
         for r in &mut libnfs {
@@ -60,31 +104,76 @@ fn run_pairs(workload: Workload, o: &Opts, runs: u32) -> Result<Runs, String> {
             r.parameters = params.clone();
             r.environment = env.clone();
         }
+        let mut nfs3_client = None;
+        if nfs3_client_on {
+            let cmd = child::nfs3_client_command(workload, o)?;
+            match child::run_status(cmd, "nfs3_client", timeout) {
+                Ok(phases) => nfs3_client = Some(phases),
+                Err((code, why)) if code == Some(i32::from(nfs3_driver::BAD_DATA_EXIT)) => return Err(why),
+                Err((code, why)) if code == Some(i32::from(nfs3_driver::CANNOT_EXIT)) => {
+                    eprintln!("nfsx-bench: nfs3_client left out: {why}");
+                    skipped = Some(why);
+                    nfs3_client_on = false;
+                }
+                Err((_, why)) => {
+                    eprintln!("nfsx-bench: nfs3_client left out of run {run}: {why}");
+                    skipped.get_or_insert(format!("run {run}: {why}"));
+                }
+            }
+        }
         let nfsx = child::run(child::nfsx_command(workload, o)?, "nfsx", timeout)?;
-        out.push((libnfs, nfsx));
+        out.push(Run { libnfs, nfs3_client, nfsx });
     }
-    Ok(out)
+    Ok(Runs { runs: out, nfs3_client_skipped: skipped })
 }
 
-/// Per phase and metric: (nfsx median, libnfs median, ratio median, ratio min, ratio max).
-fn summarize(runs: &Runs) -> Vec<(String, &'static str, [f64; 5])> {
+/// One metric of one phase over all runs.
+struct Row {
+    phase: String,
+    metric: &'static str,
+    /// nfsx median, libnfs median, nfsx/libnfs ratio median, min, max.
+    libnfs: [f64; 5],
+    /// nfs3_client median, nfsx/nfs3_client ratio median, min, max (NaN where it did not run),
+    /// and how many runs it had this phase in.
+    nfs3_client: ([f64; 4], usize),
+}
+
+fn spread(v: &[f64]) -> (f64, f64) {
+    if v.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    (v.iter().copied().fold(f64::INFINITY, f64::min), v.iter().copied().fold(f64::NEG_INFINITY, f64::max))
+}
+
+fn summarize(runs: &Runs) -> Vec<Row> {
     let mut out = Vec::new();
-    let Some((_, first)) = runs.first() else {
+    let Some(first) = runs.runs.first() else {
         return out;
     };
-    for phase in first.iter().map(|r| r.phase.clone()) {
+    let find = |v: &[PhaseResult], phase: &str| v.iter().find(|r| r.phase == phase).cloned();
+    for phase in first.nfsx.iter().map(|r| r.phase.clone()) {
         for m in METRICS {
             let (mut a, mut b, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
-            for (libnfs, nfsx) in runs {
-                let find = |v: &[PhaseResult]| v.iter().find(|r| r.phase == phase).cloned();
-                let (Some(l), Some(n)) = (find(libnfs), find(nfsx)) else {
+            let (mut c, mut ratio_c) = (Vec::new(), Vec::new());
+            for run in &runs.runs {
+                let Some(n) = find(&run.nfsx, &phase) else {
                     continue;
                 };
-                if let (Some(x), Some(y)) = ((m.get)(&n), (m.get)(&l)) {
+                let Some(x) = (m.get)(&n) else {
+                    continue;
+                };
+                if let Some(y) = find(&run.libnfs, &phase).and_then(|l| (m.get)(&l)) {
                     a.push(x);
                     b.push(y);
                     if y > 0.0 {
                         ratio.push(x / y);
+                    }
+                }
+                let peer = run.nfs3_client.as_deref().and_then(|p| find(p, &phase));
+                if let Some(z) = peer.and_then(|p| (m.get)(&p)) {
+                    c.push(z);
+                    if z > 0.0 {
+                        ratio_c.push(x / z);
                     }
                 }
             }
@@ -93,7 +182,14 @@ fn summarize(runs: &Runs) -> Vec<(String, &'static str, [f64; 5])> {
             }
             let lo = ratio.iter().copied().fold(f64::INFINITY, f64::min);
             let hi = ratio.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            out.push((phase.clone(), m.name, [median(&mut a), median(&mut b), median(&mut ratio), lo, hi]));
+            let (lo_c, hi_c) = spread(&ratio_c);
+            let runs_c = c.len();
+            out.push(Row {
+                phase: phase.clone(),
+                metric: m.name,
+                libnfs: [median(&mut a), median(&mut b), median(&mut ratio), lo, hi],
+                nfs3_client: ([median(&mut c), median(&mut ratio_c), lo_c, hi_c], runs_c),
+            });
         }
     }
     out
@@ -109,36 +205,57 @@ fn fmt(x: f64) -> String {
     }
 }
 
-fn summary_table(summary: &[(String, &'static str, [f64; 5])]) -> String {
-    let mut rows = vec![vec![
+fn fmt_ratio(r: f64) -> String {
+    if r.is_nan() {
+        "-".into()
+    } else {
+        format!("{r:.2}")
+    }
+}
+
+fn summary_table(summary: &[Row], with_nfs3_client: bool) -> String {
+    let mut head = vec![
         "phase".to_string(),
         "metric".into(),
         "nfsx".into(),
         "libnfs".into(),
         "nfsx/libnfs".into(),
         "spread".into(),
-    ]];
-    for (phase, metric, [n, l, r, lo, hi]) in summary {
-        rows.push(vec![
-            phase.clone(),
-            metric.to_string(),
-            fmt(*n),
-            fmt(*l),
+    ];
+    if with_nfs3_client {
+        head.extend(["nfs3_client".to_string(), "nfsx/nfs3_client".into(), "spread".into()]);
+    }
+    let mut rows = vec![head];
+    for row in summary {
+        let [n, l, r, lo, hi] = row.libnfs;
+        let mut cells = vec![
+            row.phase.clone(),
+            row.metric.to_string(),
+            fmt(n),
+            fmt(l),
             format!("{r:.2}"),
             format!("{lo:.2}..{hi:.2}"),
-        ]);
+        ];
+        if with_nfs3_client {
+            let ([c, rc, lo_c, hi_c], _) = row.nfs3_client;
+            let spread_c = if rc.is_nan() {
+                "-".to_string()
+            } else {
+                format!("{}..{}", fmt_ratio(lo_c), fmt_ratio(hi_c))
+            };
+            cells.extend([fmt(c), fmt_ratio(rc), spread_c]);
+        }
+        rows.push(cells);
     }
     report::render(&rows)
 }
 
 /// Checks every verifying phase said "ok".
 fn verified(runs: &Runs) -> Result<(), String> {
-    for (libnfs, nfsx) in runs {
-        for r in libnfs.iter().chain(nfsx) {
-            if let Some(v) = &r.verify {
-                if v != "ok" {
-                    return Err(format!("{} {} verify: {v}", r.client, r.phase));
-                }
+    for r in runs.runs.iter().flat_map(Run::all) {
+        if let Some(v) = &r.verify {
+            if v != "ok" {
+                return Err(format!("{} {} verify: {v}", r.client, r.phase));
             }
         }
     }
@@ -154,35 +271,57 @@ pub fn compare(c: &CompareOpts) -> Result<(), String> {
     if c.plot.is_some() {
         return Err("--plot needs --sweep (e.g. --sweep qd=1,4,16,64)".into());
     }
-    let runs = run_pairs(c.workload, &c.opts, c.runs)?;
+    let with = c.with.contains(&Peer::Nfs3Client);
+    let runs = run_all(c.workload, &c.opts, c.runs, with)?;
     let summary = summarize(&runs);
     if c.opts.json {
-        for (i, (libnfs, nfsx)) in runs.iter().enumerate() {
-            for r in libnfs.iter().chain(nfsx) {
+        for (i, run) in runs.runs.iter().enumerate() {
+            for r in run.all() {
                 let mut v = r.to_json();
                 v["run"] = json!(i + 1);
                 println!("{v}");
             }
         }
-        for (phase, metric, [n, l, r, lo, hi]) in &summary {
-            println!(
-                "{}",
-                json!({"compare": c.workload.name(), "phase": phase, "metric": metric,
-                       "nfsx_median": n, "libnfs_median": l, "ratio_median": r,
-                       "ratio_min": lo, "ratio_max": hi, "runs": runs.len()})
-            );
+        for row in &summary {
+            let [n, l, r, lo, hi] = row.libnfs;
+            let mut v = json!({"compare": c.workload.name(), "phase": row.phase, "metric": row.metric,
+                               "nfsx_median": n, "libnfs_median": l, "ratio_median": r,
+                               "ratio_min": lo, "ratio_max": hi, "runs": runs.runs.len()});
+            if with {
+                let ([m, rm, rlo, rhi], n3) = row.nfs3_client;
+                v["nfs3_client_median"] = json!(m);
+                v["ratio_nfs3_client_median"] = json!(rm);
+                v["ratio_nfs3_client_min"] = json!(rlo);
+                v["ratio_nfs3_client_max"] = json!(rhi);
+                v["nfs3_client_runs"] = json!(n3);
+                v["nfs3_client_skipped"] = json!(runs.nfs3_client_skipped);
+            }
+            println!("{v}");
         }
     } else {
-        let all: Vec<PhaseResult> = runs.iter().flat_map(|(l, n)| l.iter().chain(n).cloned()).collect();
+        let all: Vec<PhaseResult> = runs.runs.iter().flat_map(Run::all).cloned().collect();
         if let Some(first) = all.first() {
             println!("{}", report::header(first));
         }
-        println!("{} runs, libnfs then nfsx each time:\n{}", runs.len(), report::table(&all));
+        // nfs3_client's columns appear when it ran at least once; why it did not, always.
+        let shown = with && runs.runs.iter().any(|r| r.nfs3_client.is_some());
+        if shown {
+            println!("{}", nfs3_driver::describe(&c.opts));
+        }
+        if let (true, Some(why)) = (with, &runs.nfs3_client_skipped) {
+            println!("nfs3_client left out: {why}");
+        }
+        let (order, ratios) = if shown {
+            ("libnfs, nfs3_client, then nfsx", "nfsx/libnfs and nfsx/nfs3_client are medians")
+        } else {
+            ("libnfs then nfsx", "nfsx/libnfs is the median")
+        };
+        println!("{} runs, {order} each time:\n{}", runs.runs.len(), report::table(&all));
         println!(
-            "{} medians over {} runs; nfsx/libnfs is the median of the per-run ratios (spread: min..max):\n{}",
+            "{} medians over {} runs; {ratios} of the per-run ratios (spread: min..max):\n{}",
             c.workload.name(),
-            runs.len(),
-            summary_table(&summary)
+            runs.runs.len(),
+            summary_table(&summary, shown)
         );
     }
     verified(&runs)
@@ -220,6 +359,7 @@ fn compare_sweep(c: &CompareOpts, sweep: &str) -> Result<(), String> {
         return Err("--sweep values must be 1..1024".into());
     }
     let phase = main_phase(c);
+    let with = c.with.contains(&Peer::Nfs3Client);
     let mut points = Vec::new();
     for &v in &values {
         let mut o = c.opts.clone();
@@ -228,12 +368,12 @@ fn compare_sweep(c: &CompareOpts, sweep: &str) -> Result<(), String> {
             "nconnect" => o.url = with_nconnect(&o.url, v),
             other => return Err(format!("--sweep: can sweep qd or nconnect, not {other}")),
         }
-        let runs = run_pairs(c.workload, &o, c.runs)?;
+        let runs = run_all(c.workload, &o, c.runs, with)?;
         verified(&runs)?;
         let summary = summarize(&runs);
-        let pick = |metric: &str, which: usize| {
-            summary.iter().find(|(p, m, _)| p == phase && *m == metric).map_or(f64::NAN, |(_, _, s)| s[which])
-        };
+        let row = |metric: &str| summary.iter().find(|r| r.phase == phase && r.metric == metric);
+        let pick = |metric: &str, which: usize| row(metric).map_or(f64::NAN, |r| r.libnfs[which]);
+        let pick_nfs3 = |metric: &str| row(metric).map_or(f64::NAN, |r| r.nfs3_client.0[0]);
         let point = plot::Point {
             x: v,
             nfsx_ops: pick("ops/s", 0),
@@ -242,15 +382,19 @@ fn compare_sweep(c: &CompareOpts, sweep: &str) -> Result<(), String> {
             libnfs_cpu: pick("client cpu us/op", 1),
         };
         if c.opts.json {
-            println!(
-                "{}",
-                json!({"sweep": key, "value": v, "workload": c.workload.name(), "phase": phase,
-                       "nfsx_ops_per_s": point.nfsx_ops, "libnfs_ops_per_s": point.libnfs_ops,
-                       "nfsx_cpu_us_per_op": point.nfsx_cpu, "libnfs_cpu_us_per_op": point.libnfs_cpu,
-                       "runs": runs.len()})
-            );
+            let mut line = json!({"sweep": key, "value": v, "workload": c.workload.name(), "phase": phase,
+                                  "nfsx_ops_per_s": point.nfsx_ops, "libnfs_ops_per_s": point.libnfs_ops,
+                                  "nfsx_cpu_us_per_op": point.nfsx_cpu, "libnfs_cpu_us_per_op": point.libnfs_cpu,
+                                  "runs": runs.runs.len()});
+            if with {
+                line["nfs3_client_ops_per_s"] = json!(pick_nfs3("ops/s"));
+                line["nfs3_client_cpu_us_per_op"] = json!(pick_nfs3("client cpu us/op"));
+                line["nfs3_client_skipped"] = json!(runs.nfs3_client_skipped);
+            }
+            println!("{line}");
         } else {
-            println!("{key}={v}:\n{}", summary_table(&summary));
+            let shown = with && runs.runs.iter().any(|r| r.nfs3_client.is_some());
+            println!("{key}={v}:\n{}", summary_table(&summary, shown));
         }
         points.push(point);
     }

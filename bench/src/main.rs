@@ -2,21 +2,24 @@
 //!
 //! ```text
 //!  nfsx-bench getattr|md|io ...     one workload through nfsx, in this process
-//!  nfsx-bench compare <workload>    libnfs driver (child, C)  ─┐ alternating, --runs times,
-//!                                   nfsx driver (child, self) ─┘ each measuring itself
+//!  nfsx-bench compare <workload>    libnfs driver (child, C)          ─┐ alternating, --runs
+//!    [--with nfs3_client]           nfs3_client driver (child, self)  ─┤ times, each measuring
+//!                                   nfsx driver (child, self)         ─┘ itself
 //!         │ one JSON line per phase: ops, bytes, seconds, own getrusage CPU, server CPU
 //!         ▼ (/proc/PID/stat of the server), latency percentiles
 //!  table / --json / --plot (with --sweep)
 //! ```
 //!
-//! Modules: `cli` (options), `workloads` (the nfsx driver: getattr, md, io), `child` (runs a
-//! driver as a child with a deadline), `stats` (rusage, server CPU, HDR histograms, results),
-//! `report` (table), `compare` (A/B runs and ratios), `plot` (SVG), `pattern` (the seeded data
-//! both drivers write and verify), `progress` (live rates).
+//! Modules: `cli` (options), `workloads` (the nfsx driver: getattr, md, io), `nfs3_driver`
+//! (the nfs3_client driver: getattr, io), `child` (runs a driver as a child with a deadline),
+//! `stats` (rusage, server CPU, HDR histograms, results), `report` (table), `compare` (A/B runs
+//! and ratios), `plot` (SVG), `pattern` (the seeded data every driver writes and verifies),
+//! `progress` (live rates).
 
 mod child;
 mod cli;
 mod compare;
+mod nfs3_driver;
 mod pattern;
 mod plot;
 mod progress;
@@ -30,8 +33,14 @@ use std::time::Duration;
 use clap::Parser;
 
 use crate::cli::{Cli, Command, Opts, Workload};
+use crate::stats::PhaseResult;
 
-fn run_one(workload: Workload, o: &Opts) -> Result<(), String> {
+/// Runs one driver in this process under a watchdog; `driver` measures the workload, handing
+/// each phase to the callback as soon as it has it.
+fn run_one(
+    o: &Opts,
+    driver: impl FnOnce(&mut dyn FnMut(&PhaseResult)) -> Result<Vec<PhaseResult>, String>,
+) -> Result<(), String> {
     // Every run is bounded: a watchdog ends the process if the server stops answering.
     let timeout = o.timeout_s();
     std::thread::spawn(move || {
@@ -42,7 +51,7 @@ fn run_one(workload: Workload, o: &Opts) -> Result<(), String> {
         std::process::exit(3);
     });
     let json = o.json;
-    let results = workloads::run(workload, o, |r| {
+    let results = driver(&mut |r| {
         if json {
             println!("{}", r.to_json());
         }
@@ -65,11 +74,36 @@ fn run_one(workload: Workload, o: &Opts) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let nfsx = |w: Workload, o: &Opts| run_one(o, |emit| workloads::run(w, o, emit));
     let result = match &cli.command {
-        Command::Getattr(o) => run_one(Workload::Getattr, o),
-        Command::Md(o) => run_one(Workload::Md, o),
-        Command::Io(o) => run_one(Workload::Io, o),
+        Command::Getattr(o) => nfsx(Workload::Getattr, o),
+        Command::Md(o) => nfsx(Workload::Md, o),
+        Command::Io(o) => nfsx(Workload::Io, o),
         Command::Compare(c) => compare::compare(c),
+        Command::Nfs3ClientDriver(d) => {
+            // Exit codes tell `compare` what to do: CANNOT_EXIT leaves nfs3_client out, BAD_DATA_EXIT
+            // (it read back something else than it wrote) fails the comparison.
+            let mut code = None;
+            let r = run_one(&d.opts, |emit| {
+                let phases = nfs3_driver::run(d.workload, &d.opts, emit).map_err(|f| match f {
+                    nfs3_driver::Failure::Cannot(m) => {
+                        code = Some(nfs3_driver::CANNOT_EXIT);
+                        format!("nfs3_client cannot run this: {m}")
+                    }
+                    nfs3_driver::Failure::Failed(m) => m,
+                })?;
+                if let Some(r) = phases.iter().find(|r| r.verify.as_ref().is_some_and(|v| v != "ok")) {
+                    code = Some(nfs3_driver::BAD_DATA_EXIT);
+                    return Err(format!("{} verify: {}", r.phase, r.verify.as_deref().unwrap_or("")));
+                }
+                Ok(phases)
+            });
+            if let (Err(e), Some(code)) = (&r, code) {
+                eprintln!("nfsx-bench: error: {e}");
+                return ExitCode::from(code);
+            }
+            r
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -199,6 +199,137 @@ fn compare_runs_both_clients() {
     assert!(summary["ratio_median"].as_f64().unwrap() > 0.0);
 }
 
+#[test]
+fn compare_getattr_with_nfs3_client() {
+    let url = &server().mem_url;
+    let out = bench(&[
+        "compare",
+        "getattr",
+        "--url",
+        url,
+        "--runs",
+        "1",
+        "--qd",
+        "4",
+        "--ops",
+        "200",
+        "--with",
+        "nfs3_client",
+        "--json",
+    ]);
+    if cfg!(not(has_libnfs)) {
+        assert!(!out.status.success());
+        return;
+    }
+    let v = phases(&out);
+    let runs: Vec<&Value> = v.iter().filter(|p| p.get("client").is_some()).collect();
+    let clients: Vec<&str> = runs.iter().filter_map(|p| p["client"].as_str()).collect();
+    assert_eq!(clients, ["libnfs", "nfs3_client", "nfsx"]);
+    let peer = runs[1];
+    check_fields(peer);
+    assert_eq!(peer["ops"], 200, "{peer}");
+    assert_eq!(peer["parameters"]["connections_per_thread"], 4, "{peer}");
+    assert_eq!(peer["parameters"]["runtime"], "tokio current-thread", "{peer}");
+    let summary = v.iter().find(|p| p["metric"] == "client cpu us/op").expect("a ratio");
+    assert!(summary["ratio_median"].as_f64().unwrap() > 0.0, "{summary}");
+    assert!(summary["ratio_nfs3_client_median"].as_f64().unwrap() > 0.0, "{summary}");
+    assert!(summary["nfs3_client_median"].as_f64().unwrap() > 0.0, "{summary}");
+    assert_eq!(summary["nfs3_client_runs"], 1, "{summary}");
+    assert!(summary["nfs3_client_skipped"].is_null(), "{summary}");
+}
+
+#[test]
+fn compare_io_read_verify_with_nfs3_client() {
+    let url = &server().vfs_url;
+    let out = bench(&[
+        "compare",
+        "io",
+        "--url",
+        url,
+        "--rw",
+        "read",
+        "--bs",
+        "128K",
+        "--size",
+        "2M",
+        "--qd",
+        "4",
+        "--duration",
+        "1",
+        "--runs",
+        "1",
+        "--verify",
+        "--with",
+        "nfs3_client",
+        "--json",
+    ]);
+    if cfg!(not(has_libnfs)) {
+        assert!(!out.status.success());
+        return;
+    }
+    let v = phases(&out);
+    let peer: Vec<&Value> = v.iter().filter(|p| p["client"] == "nfs3_client").collect();
+    let names: Vec<&str> = peer.iter().filter_map(|p| p["phase"].as_str()).collect();
+    assert_eq!(names, ["layout", "read"]);
+    assert_eq!(peer[0]["bytes"], 2 << 20);
+    assert_eq!(peer[1]["verify"], "ok", "{}", peer[1]);
+    check_fields(peer[1]);
+    let read =
+        v.iter().find(|p| p["phase"] == "read" && p["metric"] == "MiB/s").expect("a read MiB/s summary");
+    assert!(read["ratio_nfs3_client_median"].as_f64().unwrap() > 0.0, "{read}");
+}
+
+#[test]
+fn compare_leaves_nfs3_client_out_where_it_cannot() {
+    let url = &server().mem_url;
+    let out = bench(&[
+        "compare",
+        "md",
+        "--url",
+        url,
+        "--runs",
+        "1",
+        "--files",
+        "3",
+        "--qd",
+        "2",
+        "--with",
+        "nfs3_client",
+        "--json",
+    ]);
+    if cfg!(not(has_libnfs)) {
+        assert!(!out.status.success());
+        return;
+    }
+    let v = phases(&out);
+    assert!(v.iter().all(|p| p["client"] != "nfs3_client"));
+    let summary = v.iter().find(|p| p.get("metric").is_some()).expect("a summary");
+    assert!(summary["nfs3_client_skipped"].as_str().unwrap().contains("getattr and io"), "{summary}");
+    assert!(summary["nfs3_client_median"].is_null(), "{summary}");
+}
+
+#[test]
+fn nfs3_client_driver_fails_clearly() {
+    let driver = |args: &[&str]| {
+        let mut all = vec!["nfs3-client-driver"];
+        all.extend_from_slice(args);
+        bench(&all)
+    };
+    // Nothing listens on port 9 of loopback: refused at once.
+    let out = driver(&["getattr", "--url", "nfs://127.0.0.1/x?nfsport=9&mountport=9", "--ops", "1"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("cannot mount") && !stderr.contains("panicked"), "{stderr}");
+    let wrong_export = format!("{}-no-such-export", server().mem_url);
+    let out = driver(&["getattr", "--url", &wrong_export, "--ops", "1"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot mount"));
+    // One WRITE larger than the server's wtmax: nfs3_client cannot, and says so (exit 4).
+    let out = driver(&["io", "--url", &server().vfs_url, "--bs", "2M", "--size", "4M"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("nfs3_client cannot run this") && stderr.contains("wtmax"), "{stderr}");
+}
+
 fn fails_clearly(args: &[&str], needle: &str) {
     let out = bench(args);
     let stderr = String::from_utf8_lossy(&out.stderr);
