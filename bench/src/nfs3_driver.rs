@@ -43,7 +43,7 @@ use tokio::net::TcpStream;
 use crate::cli::{Opts, Workload};
 use crate::pattern;
 use crate::stats::{self, PhaseResult};
-use crate::workloads::{self, ThreadPhase};
+use crate::workloads::{self, PhaseClock, ThreadPhase};
 
 /// Exit status of a driver that cannot run the workload as asked (not a failure: `compare`
 /// leaves nfs3_client out and says why).
@@ -291,9 +291,7 @@ async fn measure(
         let started = Instant::now();
         let deadline =
             started + if timed { Duration::from_secs_f64(o.duration) } else { Duration::from_secs(86_400) };
-        let cpu0 = stats::process_cpu();
-        let srv0 = stats::server_cpu(o.server_pid);
-        let t0 = Instant::now();
+        let clock = PhaseClock::start(o.server_pid);
         let mut handles = Vec::new();
         for (k, (group, group_conns)) in groups.iter().zip(conns.drain(..)).enumerate() {
             let limit = match op {
@@ -310,49 +308,31 @@ async fn measure(
             conns.push(group_conns);
             results.push(r);
         }
-        let seconds = t0.elapsed().as_secs_f64();
-        let cpu1 = stats::process_cpu();
-        let srv1 = stats::server_cpu(o.server_pid);
+        let times = clock.stop();
 
-        let mut hist = stats::histogram();
-        let (mut ops, mut bytes, mut bad, mut failure) = (0, 0, None::<u64>, None::<Failure>);
+        let mut total = ThreadPhase::new();
+        let mut failure = None::<Failure>;
         for (k, r) in results.into_iter().enumerate() {
             match r {
                 Ok(t) => {
-                    ops += t.ops;
-                    bytes += t.bytes;
                     if op == Op::Write {
                         written[k] = t.ops;
                     }
-                    hist.add(&t.hist).map_err(|e| format!("histogram: {e}"))?;
-                    if let Some(b) = t.bad_offset {
-                        bad = Some(bad.map_or(b, |x| x.min(b)));
-                    }
+                    total.absorb(&t)?;
                 }
                 Err(e) if failure.is_none() => failure = Some(e),
                 Err(_) => {}
             }
         }
         let r = PhaseResult {
-            client: "nfs3_client".into(),
-            workload: workload.name().into(),
-            phase: name.into(),
-            ops,
-            bytes,
-            seconds,
-            cpu_user_s: cpu1.0 - cpu0.0,
-            cpu_sys_s: cpu1.1 - cpu0.1,
-            server_cpu_s: srv0.zip(srv1).map(|(a, b)| b - a),
-            p50_us: hist.value_at_quantile(0.5),
-            p99_us: hist.value_at_quantile(0.99),
-            p999_us: hist.value_at_quantile(0.999),
-            verify: (verifies && o.verify).then(|| match bad {
-                Some(b) => format!("bad at offset {b}"),
-                None if failure.is_none() => "ok".into(),
-                None => "not finished".into(),
-            }),
             parameters: params.clone(),
             environment: env.clone(),
+            ..times.result(
+                ("nfs3_client", workload.name(), name),
+                &total,
+                verifies && o.verify,
+                failure.is_none(),
+            )
         };
         emit(&r);
         out.push(r);
@@ -428,13 +408,8 @@ async fn group_phase(
                 conns.push(conn);
                 match r {
                     Ok(p) => {
-                        total.ops += p.ops;
-                        total.bytes += p.bytes;
-                        if let Err(e) = total.hist.add(&p.hist) {
-                            failure = failure.or(Some(Failure::Failed(format!("histogram: {e}"))));
-                        }
-                        if let Some(b) = p.bad_offset {
-                            total.bad_offset = Some(total.bad_offset.map_or(b, |x| x.min(b)));
+                        if let Err(e) = total.absorb(&p) {
+                            failure = failure.or(Some(Failure::Failed(e)));
                         }
                     }
                     Err(e) => failure = failure.or(Some(e)),
@@ -507,8 +482,7 @@ async fn drive(
                 let bad =
                     if group.verify { pattern::first_difference(data, group.block(block)) } else { None };
                 if let Some(b) = bad {
-                    let off = block * bs + b as u64;
-                    out.bad_offset = Some(out.bad_offset.map_or(off, |x| x.min(off)));
+                    out.note_bad(block * bs + b as u64);
                 } else if data.len() as u64 != bs {
                     return Err(Failure::Failed(format!(
                         "short READ at offset {}: {} of {bs} bytes",

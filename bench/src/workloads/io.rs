@@ -158,8 +158,7 @@ impl Io {
                     })
                     .map_err(|e| describe_err("READ", e))?;
                 if let Some(b) = bad {
-                    let off = block * bs + b as u64;
-                    out.bad_offset = Some(out.bad_offset.map_or(off, |x| x.min(off)));
+                    out.note_bad(block * bs + b as u64);
                 } else if n != bs {
                     return Err(format!(
                         "short READ at offset {}: {n} of {bs} bytes (does the export keep files this large?)",

@@ -220,7 +220,7 @@ impl ThreadWork for Md {
                             })
                             .map_err(|e| describe_err("READ", e))?;
                         if let Some(b) = bad {
-                            out.bad_offset = Some(out.bad_offset.map_or(b as u64, |x| x.min(b as u64)));
+                            out.note_bad(b as u64);
                         } else if n != want.len() {
                             return Err(format!("short READ: {n} of {} bytes", want.len()));
                         }

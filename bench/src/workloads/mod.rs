@@ -35,6 +35,98 @@ impl ThreadPhase {
     pub fn new() -> ThreadPhase {
         ThreadPhase { ops: 0, bytes: 0, hist: stats::histogram(), bad_offset: None }
     }
+
+    /// Data differed from the pattern at `offset`; the first such offset is kept.
+    pub fn note_bad(&mut self, offset: u64) {
+        self.bad_offset = Some(self.bad_offset.map_or(offset, |x| x.min(offset)));
+    }
+
+    /// Adds another thread's counts, latencies and first bad offset to these.
+    pub fn absorb(&mut self, other: &ThreadPhase) -> Result<(), String> {
+        self.ops += other.ops;
+        self.bytes += other.bytes;
+        self.hist.add(&other.hist).map_err(|e| format!("histogram: {e}"))?;
+        if let Some(b) = other.bad_offset {
+            self.note_bad(b);
+        }
+        Ok(())
+    }
+}
+
+/// The process's and the server's CPU clocks and the wall clock at a phase's start.
+#[derive(Debug)]
+pub struct PhaseClock {
+    cpu: (f64, f64),
+    server: Option<f64>,
+    server_pid: Option<u32>,
+    started: Instant,
+}
+
+impl PhaseClock {
+    pub fn start(server_pid: Option<u32>) -> PhaseClock {
+        PhaseClock {
+            cpu: stats::process_cpu(),
+            server: stats::server_cpu(server_pid),
+            server_pid,
+            started: Instant::now(),
+        }
+    }
+
+    /// Reads the clocks at the phase's end.
+    pub fn stop(self) -> PhaseTimes {
+        let seconds = self.started.elapsed().as_secs_f64();
+        let cpu = stats::process_cpu();
+        let server = stats::server_cpu(self.server_pid);
+        PhaseTimes {
+            seconds,
+            cpu_user_s: cpu.0 - self.cpu.0,
+            cpu_sys_s: cpu.1 - self.cpu.1,
+            server_cpu_s: self.server.zip(server).map(|(a, b)| b - a),
+        }
+    }
+}
+
+/// How long a phase took and the CPU the client and the server spent on it.
+#[derive(Debug, Clone, Copy)]
+pub struct PhaseTimes {
+    seconds: f64,
+    cpu_user_s: f64,
+    cpu_sys_s: f64,
+    server_cpu_s: Option<f64>,
+}
+
+impl PhaseTimes {
+    /// The phase's result: `ids` are (client, workload, phase); when `verifies`, `verify` says
+    /// ok, the first bad offset, or "not finished" when a thread failed first.
+    pub fn result(
+        self,
+        ids: (&str, &str, &str),
+        total: &ThreadPhase,
+        verifies: bool,
+        finished: bool,
+    ) -> PhaseResult {
+        let (client, workload, phase) = ids;
+        PhaseResult {
+            client: client.into(),
+            workload: workload.into(),
+            phase: phase.into(),
+            ops: total.ops,
+            bytes: total.bytes,
+            seconds: self.seconds,
+            cpu_user_s: self.cpu_user_s,
+            cpu_sys_s: self.cpu_sys_s,
+            server_cpu_s: self.server_cpu_s,
+            p50_us: total.hist.value_at_quantile(0.5),
+            p99_us: total.hist.value_at_quantile(0.99),
+            p999_us: total.hist.value_at_quantile(0.999),
+            verify: verifies.then(|| match total.bad_offset {
+                Some(b) => format!("bad at offset {b}"),
+                None if finished => "ok".into(),
+                None => "not finished".into(),
+            }),
+            ..PhaseResult::default()
+        }
+    }
 }
 
 /// When a phase stops issuing new requests, and where it counts progress.
@@ -252,51 +344,28 @@ pub fn run(
             Arc::clone(&c.bytes),
         );
         *ctl.lock().expect("no panics hold it") = Some(c);
-        let cpu0 = stats::process_cpu();
-        let srv0 = stats::server_cpu(o.server_pid);
-        let t0 = Instant::now();
+        let clock = PhaseClock::start(o.server_pid);
         barrier.wait();
         barrier.wait();
-        let seconds = t0.elapsed().as_secs_f64();
-        let cpu1 = stats::process_cpu();
-        let srv1 = stats::server_cpu(o.server_pid);
+        let times = clock.stop();
         progress.finish();
 
-        let mut hist = stats::histogram();
-        let (mut ops, mut bytes, mut bad) = (0, 0, None::<u64>);
+        let mut total = ThreadPhase::new();
         for r in results.lock().expect("no panics hold it").drain(..) {
             match r {
-                Ok(t) => {
-                    ops += t.ops;
-                    bytes += t.bytes;
-                    hist.add(&t.hist).map_err(|e| format!("histogram: {e}"))?;
-                    if let Some(b) = t.bad_offset {
-                        bad = Some(bad.map_or(b, |x| x.min(b)));
-                    }
-                }
+                Ok(t) => total.absorb(&t)?,
                 Err(e) => failure = failure.or(Some(format!("{} phase: {e}", spec.name))),
             }
         }
         let r = PhaseResult {
-            client: "nfsx".into(),
-            workload: workload.name().into(),
-            phase: spec.name.into(),
-            ops,
-            bytes,
-            seconds,
-            cpu_user_s: cpu1.0 - cpu0.0,
-            cpu_sys_s: cpu1.1 - cpu0.1,
-            server_cpu_s: srv0.zip(srv1).map(|(a, b)| b - a),
-            p50_us: hist.value_at_quantile(0.5),
-            p99_us: hist.value_at_quantile(0.99),
-            p999_us: hist.value_at_quantile(0.999),
-            verify: (spec.verifies && o.verify).then(|| match bad {
-                Some(b) => format!("bad at offset {b}"),
-                None if failure.is_none() => "ok".into(),
-                None => "not finished".into(),
-            }),
             parameters: params.clone(),
             environment: env.clone(),
+            ..times.result(
+                ("nfsx", workload.name(), spec.name),
+                &total,
+                spec.verifies && o.verify,
+                failure.is_none(),
+            )
         };
         emit(&r);
         out.push(r);
