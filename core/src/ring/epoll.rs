@@ -10,7 +10,7 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::Ordering;
 
-use super::{LoopInbox, Message, Slab, Started};
+use super::{LoopInbox, Message, OneShot, Slab};
 use crate::net::{Received, Receiver};
 
 /// Event data of the loop's eventfd.
@@ -29,7 +29,7 @@ struct Loop {
 
 /// The thread's body: sets the epoll set up, reports the outcome on `ready`, then runs until
 /// the reactor stops it.
-pub(super) fn run(inbox: LoopInbox, max_connections: usize, ready: &Started) {
+pub(super) fn run(inbox: LoopInbox, max_connections: usize, ready: &OneShot) {
     let mut lp = match create() {
         Ok(epoll) => Loop { epoll, inbox, conns: Slab::with_capacity(max_connections) },
         Err(e) => {
@@ -98,6 +98,7 @@ impl Loop {
                         self.release(key);
                     }
                 }
+                Message::RoundTrip(_acknowledged_when_dropped) => {}
             }
         }
         self.inbox.shared.stopping.load(Ordering::Acquire)

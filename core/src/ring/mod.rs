@@ -64,7 +64,7 @@ use parking_lot::{Condvar, Mutex};
 use crate::net::Receiver;
 use eventfd::EventFd;
 
-pub use uring::{probe_uring, UringProbe};
+pub use uring::{nop_round_trips, probe_uring, UringProbe};
 
 /// Which kernel interface the event loops use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -277,6 +277,39 @@ impl Reactor {
     }
 }
 
+impl Reactor {
+    /// Sends a no-op through loop `index`'s queue, wakes the loop and waits until the loop has
+    /// taken it: one hand-off to a loop and back (on io_uring, the eventfd poll completing in
+    /// the ring), and a barrier, since every message queued on that loop before it has been
+    /// handled by then. Waits for room on a full queue.
+    pub fn round_trip(&self, index: usize) -> io::Result<()> {
+        let lp = &self
+            .loops
+            .get(index)
+            .ok_or_else(|| {
+                io::Error::other(format!("the reactor has {} loops, not {}", self.loops.len(), index + 1))
+            })?
+            .shared;
+        let done = Arc::new(OneShot::default());
+        let mut message = Message::RoundTrip(Acknowledgement(Arc::clone(&done)));
+        loop {
+            match lp.messages.try_send(message) {
+                Ok(()) => break,
+                Err(TrySendError::Full(back)) => {
+                    lp.wake.wake();
+                    std::thread::sleep(QUEUE_FULL_PAUSE);
+                    message = back;
+                }
+                Err(TrySendError::Disconnected(_)) => {
+                    return Err(io::Error::other("the event loop has stopped"))
+                }
+            }
+        }
+        lp.wake.wake();
+        done.wait()
+    }
+}
+
 impl Drop for Reactor {
     fn drop(&mut self) {
         for l in &self.loops {
@@ -368,6 +401,18 @@ enum Message {
     Register { token: u64, receiver: Receiver },
     /// The connection was closed by the client: stop reading it and let it go.
     Close { token: u64 },
+    /// Nothing to do: dropping the acknowledgement, handled or discarded by a stopping loop,
+    /// wakes the sender.
+    RoundTrip(Acknowledgement),
+}
+
+/// Reports to a [`Reactor::round_trip`] caller when dropped.
+struct Acknowledgement(Arc<OneShot>);
+
+impl Drop for Acknowledgement {
+    fn drop(&mut self) {
+        self.0.report(Ok(()));
+    }
 }
 
 /// A connection's hold on the loop that receives for it: enough to tell the loop that the
@@ -418,7 +463,7 @@ fn start_loop(index: usize, backend: Backend, max_connections: usize) -> Result<
     let inbox = LoopInbox { shared: Arc::clone(&shared), messages: receiver };
     // The loop's kernel object is made on its own thread (io_uring's single-issuer setup binds
     // the ring to the thread that creates it); the outcome comes back before start returns.
-    let started = Arc::new(Started::default());
+    let started = Arc::new(OneShot::default());
     let reporter = Arc::clone(&started);
     let name = format!("nfsx-{}-{index}", if backend == Backend::Uring { "ring" } else { "epoll" });
     let thread = std::thread::Builder::new()
@@ -448,16 +493,17 @@ fn start_loop(index: usize, backend: Backend, max_connections: usize) -> Result<
     }
 }
 
-/// How a loop thread's setup went, handed back to `start_loop`. A mutex and condition variable
-/// rather than a channel, whose blocking receive would register the waiting thread with std.
+/// An outcome reported once and waited for: how a loop thread's setup went, handed back to
+/// `start_loop`, or that a round trip reached its loop. A mutex and condition variable rather
+/// than a channel, whose blocking receive would register the waiting thread with std.
 #[derive(Default)]
-pub(super) struct Started {
+pub(super) struct OneShot {
     outcome: Mutex<Option<io::Result<()>>>,
     reported: AtomicBool,
     done: Condvar,
 }
 
-impl Started {
+impl OneShot {
     /// The first report counts.
     pub(super) fn report(&self, outcome: io::Result<()>) {
         let mut slot = self.outcome.lock();
@@ -479,7 +525,7 @@ impl Started {
 }
 
 /// Reports a loop thread that ended (or unwound) without reporting its setup.
-struct SilenceGuard<'a>(&'a Started);
+struct SilenceGuard<'a>(&'a OneShot);
 
 impl Drop for SilenceGuard<'_> {
     fn drop(&mut self) {

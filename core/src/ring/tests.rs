@@ -314,6 +314,21 @@ fn dropping_the_reactor_fails_its_connections_and_joins_its_threads() {
 
 #[test]
 #[cfg_attr(miri, ignore)]
+fn a_round_trip_reaches_each_loop_and_comes_back() {
+    for backend in BACKENDS {
+        let reactor = reactor(backend, 2);
+        for _ in 0..1000 {
+            for index in 0..2 {
+                reactor.round_trip(index).unwrap();
+            }
+        }
+        let err = reactor.round_trip(2).unwrap_err();
+        assert!(err.to_string().contains("2 loops"), "{backend:?}: {err}");
+    }
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
 fn a_full_reactor_refuses_connections() {
     for backend in BACKENDS {
         let reactor =

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use io_uring::{opcode, squeue, types, IoUring, Probe};
 
-use super::{LoopInbox, Message, Slab, Started};
+use super::{LoopInbox, Message, OneShot, Slab};
 use crate::net::{Received, Receiver};
 
 /// User data of the poll on the loop's eventfd.
@@ -86,7 +86,10 @@ impl std::fmt::Display for UringProbe {
 /// where io_uring is off: ENOSYS (not built, or filtered by seccomp), EPERM
 /// (kernel.io_uring_disabled).
 pub fn probe_uring() -> io::Result<UringProbe> {
-    let ring = IoUring::new(4)?;
+    let mut ring = IoUring::new(4)?;
+    // A ring that can be set up but not entered (a seccomp filter that lets io_uring_setup
+    // through only) is no ring.
+    run_nops(&mut ring, 1)?;
     let mut probe = Probe::new();
     ring.submitter().register_probe(&mut probe)?;
     // SAFETY: with IOU_PBUF_RING_MMAP the kernel allocates the ring's memory itself and
@@ -112,6 +115,31 @@ pub fn probe_uring() -> io::Result<UringProbe> {
     })
 }
 
+/// Runs `count` NOPs, one at a time, each submitted and reaped on this thread, on a ring of its
+/// own, and returns how long they took (the ring's set-up not counted): the floor under any
+/// io_uring round trip, for benchmarks.
+pub fn nop_round_trips(count: u64) -> io::Result<Duration> {
+    let mut ring = IoUring::new(4)?;
+    let start = Instant::now();
+    run_nops(&mut ring, count)?;
+    Ok(start.elapsed())
+}
+
+fn run_nops(ring: &mut IoUring, count: u64) -> io::Result<()> {
+    for n in 0..count {
+        let nop = opcode::Nop::new().build().user_data(n);
+        // SAFETY: a NOP names no memory.
+        unsafe { ring.submission().push(&nop) }
+            .map_err(|_| io::Error::other("a fresh ring's queue is full"))?;
+        ring.submit_and_wait(1)?;
+        let done = ring.completion().next().ok_or_else(|| io::Error::other("a NOP without a completion"))?;
+        if done.result() < 0 {
+            return Err(io::Error::from_raw_os_error(-done.result()));
+        }
+    }
+    Ok(())
+}
+
 /// A connection as the loop holds it.
 struct Conn {
     receiver: Receiver,
@@ -135,7 +163,7 @@ struct Loop {
 
 /// The thread's body: sets the ring up, reports the outcome on `ready`, then runs until the
 /// reactor stops it.
-pub(super) fn run(inbox: LoopInbox, max_connections: usize, ready: &Started) {
+pub(super) fn run(inbox: LoopInbox, max_connections: usize, ready: &OneShot) {
     let ring = match build_ring(max_connections) {
         Ok(ring) => ring,
         Err(e) => {
@@ -292,6 +320,7 @@ impl Loop {
                         self.finish(key);
                     }
                 }
+                Message::RoundTrip(_acknowledged_when_dropped) => {}
             }
         }
         if self.inbox.shared.stopping.load(std::sync::atomic::Ordering::Acquire) {
