@@ -4,7 +4,7 @@
 //! crate nfs3_client between the two each time and adds nfsx/nfs3_client ratios; where it cannot
 //! do the workload, or fails, it is left out with the reason, never the whole comparison.
 //! `--sweep` repeats it over queue depths or nconnect values and `--plot` draws the result
-//! (nfsx and libnfs).
+//! (nfsx, libnfs, and nfs3_client where it ran).
 
 use std::time::Duration;
 
@@ -380,6 +380,8 @@ fn compare_sweep(c: &CompareOpts, sweep: &str) -> Result<(), String> {
             libnfs_ops: pick("ops/s", 1),
             nfsx_cpu: pick("client cpu us/op", 0),
             libnfs_cpu: pick("client cpu us/op", 1),
+            nfs3_client_ops: pick_nfs3("ops/s"),
+            nfs3_client_cpu: pick_nfs3("client cpu us/op"),
         };
         if c.opts.json {
             let mut line = json!({"sweep": key, "value": v, "workload": c.workload.name(), "phase": phase,
@@ -387,8 +389,8 @@ fn compare_sweep(c: &CompareOpts, sweep: &str) -> Result<(), String> {
                                   "nfsx_cpu_us_per_op": point.nfsx_cpu, "libnfs_cpu_us_per_op": point.libnfs_cpu,
                                   "runs": runs.runs.len()});
             if with {
-                line["nfs3_client_ops_per_s"] = json!(pick_nfs3("ops/s"));
-                line["nfs3_client_cpu_us_per_op"] = json!(pick_nfs3("client cpu us/op"));
+                line["nfs3_client_ops_per_s"] = json!(point.nfs3_client_ops);
+                line["nfs3_client_cpu_us_per_op"] = json!(point.nfs3_client_cpu);
                 line["nfs3_client_skipped"] = json!(runs.nfs3_client_skipped);
             }
             println!("{line}");

@@ -1,5 +1,5 @@
 //! `--plot`: throughput and client CPU per operation against the swept value, nfsx and libnfs
-//! on one chart (SVG, plotters).
+//! (and nfs3_client, where it ran) on one chart (SVG, plotters).
 
 use std::path::Path;
 
@@ -12,6 +12,9 @@ pub struct Point {
     pub libnfs_ops: f64,
     pub nfsx_cpu: f64,
     pub libnfs_cpu: f64,
+    /// NaN where nfs3_client did not run.
+    pub nfs3_client_ops: f64,
+    pub nfs3_client_cpu: f64,
 }
 
 pub fn draw(path: &Path, title: &str, key: &str, points: &[Point]) -> Result<(), String> {
@@ -23,12 +26,17 @@ pub fn draw(path: &Path, title: &str, key: &str, points: &[Point]) -> Result<(),
     let n = points.len();
     let labels: Vec<String> = points.iter().map(|p| p.x.to_string()).collect();
     type Get = fn(&Point) -> f64;
-    let charts: [(&str, Get, Get); 2] =
-        [("ops/s", |p| p.nfsx_ops, |p| p.libnfs_ops), ("client CPU us/op", |p| p.nfsx_cpu, |p| p.libnfs_cpu)];
-    for (panel, (ylabel, nfsx, libnfs)) in panels.iter().zip(charts) {
-        let ymax =
-            points.iter().flat_map(|p| [nfsx(p), libnfs(p)]).filter(|v| v.is_finite()).fold(0.0, f64::max)
-                * 1.15;
+    let charts: [(&str, [Get; 3]); 2] = [
+        ("ops/s", [|p| p.nfsx_ops, |p| p.libnfs_ops, |p| p.nfs3_client_ops]),
+        ("client CPU us/op", [|p| p.nfsx_cpu, |p| p.libnfs_cpu, |p| p.nfs3_client_cpu]),
+    ];
+    for (panel, (ylabel, [nfsx, libnfs, nfs3_client])) in panels.iter().zip(charts) {
+        let ymax = points
+            .iter()
+            .flat_map(|p| [nfsx(p), libnfs(p), nfs3_client(p)])
+            .filter(|v| v.is_finite())
+            .fold(0.0, f64::max)
+            * 1.15;
         let mut chart = ChartBuilder::on(panel)
             .margin(12)
             .x_label_area_size(40)
@@ -50,13 +58,17 @@ pub fn draw(path: &Path, title: &str, key: &str, points: &[Point]) -> Result<(),
             })
             .draw()
             .map_err(|e| err(&e))?;
-        for (name, get, color) in [("nfsx", nfsx, &BLUE), ("libnfs", libnfs, &RED)] {
+        let clients = [("nfsx", nfsx, &BLUE), ("libnfs", libnfs, &RED), ("nfs3_client", nfs3_client, &GREEN)];
+        for (name, get, color) in clients {
             let series: Vec<(f64, f64)> = points
                 .iter()
                 .enumerate()
                 .map(|(i, p)| (i as f64, get(p)))
                 .filter(|(_, y)| y.is_finite())
                 .collect();
+            if series.is_empty() {
+                continue;
+            }
             chart
                 .draw_series(LineSeries::new(series.clone(), color.stroke_width(2)))
                 .map_err(|e| err(&e))?
