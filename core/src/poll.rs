@@ -9,8 +9,55 @@ use std::time::Duration;
 /// Blocks until one of `fds` is readable (or has an error or hang-up to report) or `timeout`
 /// passes; marks the ready ones in `ready`, which must be as long as `fds`.
 pub fn wait_readable(fds: &[RawFd], ready: &mut [bool], timeout: Duration) -> io::Result<usize> {
-    let mut polled: Vec<libc::pollfd> =
-        fds.iter().map(|&fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }).collect();
+    let mut on_stack = [UNUSED; STACK_FDS];
+    let mut on_heap = Vec::new();
+    let polled = poll_set(fds.iter().copied(), fds.len(), &mut on_stack, &mut on_heap);
+    let n = poll(polled, timeout)?;
+    for (flag, p) in ready.iter_mut().zip(&*polled) {
+        *flag = p.revents != 0;
+    }
+    Ok(n)
+}
+
+/// As [`wait_readable`] for a caller that only needs to wake up: the sockets come from an
+/// iterator of at most `len` items, and nothing says which is ready. No sockets at all is a
+/// plain sleep.
+pub fn wait_any_readable(
+    fds: impl Iterator<Item = RawFd>,
+    len: usize,
+    timeout: Duration,
+) -> io::Result<usize> {
+    let mut on_stack = [UNUSED; STACK_FDS];
+    let mut on_heap = Vec::new();
+    poll(poll_set(fds, len, &mut on_stack, &mut on_heap), timeout)
+}
+
+/// Sockets a poll set holds on the stack; a larger set is allocated.
+const STACK_FDS: usize = 64;
+const UNUSED: libc::pollfd = libc::pollfd { fd: -1, events: 0, revents: 0 };
+
+fn poll_set<'s>(
+    fds: impl Iterator<Item = RawFd>,
+    len: usize,
+    on_stack: &'s mut [libc::pollfd; STACK_FDS],
+    on_heap: &'s mut Vec<libc::pollfd>,
+) -> &'s mut [libc::pollfd] {
+    let entries = fds.take(len).map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
+    if len <= STACK_FDS {
+        let mut n = 0;
+        for (slot, entry) in on_stack.iter_mut().zip(entries) {
+            *slot = entry;
+            n += 1;
+        }
+        &mut on_stack[..n]
+    } else {
+        on_heap.extend(entries);
+        on_heap
+    }
+}
+
+/// poll(2) for readability, an interruption counting as nothing ready.
+fn poll(polled: &mut [libc::pollfd], timeout: Duration) -> io::Result<usize> {
     let timeout_ms =
         i32::try_from(timeout.as_millis().max(u128::from(!timeout.is_zero()))).unwrap_or(i32::MAX);
     // SAFETY: `polled` is a live, exclusively borrowed array of `polled.len()` pollfd structs for
@@ -19,9 +66,6 @@ pub fn wait_readable(fds: &[RawFd], ready: &mut [bool], timeout: Duration) -> io
     if n < 0 {
         let e = io::Error::last_os_error();
         return if e.kind() == io::ErrorKind::Interrupted { Ok(0) } else { Err(e) };
-    }
-    for (flag, p) in ready.iter_mut().zip(&polled) {
-        *flag = p.revents != 0;
     }
     Ok(n as usize)
 }

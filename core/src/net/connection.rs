@@ -43,9 +43,38 @@ pub struct ConnectionStats {
 
 type Reply = Result<Bytes, TransportError>;
 
+/// The requests in flight by key, and completions kept for reuse: one per slot at most, so a
+/// request in the steady state allocates none.
+struct PendingTable {
+    calls: HashMap<u32, Arc<Completion>>,
+    spare: Vec<Arc<Completion>>,
+}
+
+impl PendingTable {
+    fn with_capacity(slots: usize) -> Mutex<PendingTable> {
+        Mutex::new(PendingTable { calls: HashMap::with_capacity(slots), spare: Vec::with_capacity(slots) })
+    }
+
+    fn completion(&mut self) -> Arc<Completion> {
+        self.spare.pop().unwrap_or_default()
+    }
+
+    /// Keeps `completion` for a later request if nobody else holds it and there is room, and
+    /// returns what it still held (an unread reply, a waker), for the caller to drop once the
+    /// table's lock is released: dropping a waker may run code that needs the table.
+    fn recycle(&mut self, completion: &Arc<Completion>) -> Option<CompletionState> {
+        if Arc::strong_count(completion) > 1 || self.spare.len() == self.spare.capacity() {
+            return None;
+        }
+        let leftover = std::mem::take(&mut *completion.state.lock());
+        self.spare.push(Arc::clone(completion));
+        Some(leftover)
+    }
+}
+
 struct Shared {
     addr: SocketAddr,
-    pending: Mutex<HashMap<u32, Arc<Completion>>>,
+    pending: Mutex<PendingTable>,
     /// Signalled when a request leaves the pending table, for callers waiting on a free slot.
     slot_freed: Condvar,
     max_in_flight: usize,
@@ -59,7 +88,7 @@ impl Shared {
         self.closed.store(true, Ordering::Release);
         let mut pending = self.pending.lock();
         self.close_reason.lock().get_or_insert_with(|| reason.clone());
-        for (_, completion) in pending.drain() {
+        for (_, completion) in pending.calls.drain() {
             completion.complete(Err(TransportError::Closed { addr: self.addr, reason: reason.clone() }));
         }
         self.slot_freed.notify_all();
@@ -182,7 +211,7 @@ impl Receiver {
         let addr = stream.peer_addr().expect("a connected socket");
         let shared = Arc::new(Shared {
             addr,
-            pending: Mutex::new(HashMap::new()),
+            pending: PendingTable::with_capacity(1),
             slot_freed: Condvar::new(),
             max_in_flight: 1,
             closed: AtomicBool::new(false),
@@ -297,7 +326,7 @@ impl Connection {
         let read_half = stream.try_clone().map_err(connect_error)?;
         let shared = Arc::new(Shared {
             addr,
-            pending: Mutex::new(HashMap::with_capacity(max_in_flight)),
+            pending: PendingTable::with_capacity(max_in_flight.max(1)),
             slot_freed: Condvar::new(),
             max_in_flight: max_in_flight.max(1),
             closed: AtomicBool::new(false),
@@ -395,7 +424,7 @@ impl Connection {
 
     /// Requests sent and not yet answered or abandoned.
     pub fn in_flight(&self) -> usize {
-        self.shared.pending.lock().len()
+        self.shared.pending.lock().calls.len()
     }
 
     /// Sends one request made of `parts` (gathered, never copied into one buffer) and returns a
@@ -414,13 +443,12 @@ impl Connection {
     /// Reserves a slot for the reply keyed `key` without sending anything yet, so several
     /// requests can then go out in one [`Connection::send`]. Blocks while every slot is taken.
     pub fn register(&self, key: u32, deadline: Instant) -> Result<Pending, TransportError> {
-        let completion = Arc::new(Completion::default());
         let mut pending = self.shared.pending.lock();
         loop {
             if self.is_closed() {
                 return Err(self.shared.closed_error());
             }
-            if pending.len() < self.shared.max_in_flight {
+            if pending.calls.len() < self.shared.max_in_flight {
                 break;
             }
             if self.driven().is_none() {
@@ -440,7 +468,7 @@ impl Connection {
             }
             let slice = (deadline - now).min(SLOT_WAIT_SLICE);
             if MutexGuard::unlocked(&mut pending, || self.drive()) {
-                if pending.len() >= self.shared.max_in_flight && !self.is_closed() {
+                if pending.calls.len() >= self.shared.max_in_flight && !self.is_closed() {
                     MutexGuard::unlocked(&mut pending, || {
                         let _ = crate::poll::wait_readable(&[self.fd], &mut [false], slice);
                     });
@@ -450,10 +478,11 @@ impl Connection {
                 self.shared.slot_freed.wait_for(&mut pending, slice);
             }
         }
-        if pending.contains_key(&key) {
+        if pending.calls.contains_key(&key) {
             return Err(TransportError::DuplicateKey { addr: self.shared.addr, key });
         }
-        pending.insert(key, Arc::clone(&completion));
+        let completion = pending.completion();
+        pending.calls.insert(key, Arc::clone(&completion));
         Ok(Pending { key, completion, shared: Arc::clone(&self.shared) })
     }
 
@@ -567,7 +596,12 @@ impl Pending {
 
 impl Drop for Pending {
     fn drop(&mut self) {
-        if self.shared.pending.lock().remove(&self.key).is_some() {
+        let mut pending = self.shared.pending.lock();
+        let was_waiting = pending.calls.remove(&self.key).is_some();
+        let leftover = pending.recycle(&self.completion);
+        drop(pending);
+        drop(leftover);
+        if was_waiting {
             self.shared.slot_freed.notify_one();
         }
     }
@@ -601,6 +635,9 @@ impl Completion {
     }
 }
 
+/// Iovecs a send keeps on the stack; more are allocated for.
+const IOVECS_ON_STACK: usize = 128;
+
 /// The most iovecs one writev takes (Linux's IOV_MAX).
 const MAX_IOVECS_PER_WRITE: usize = 1024;
 
@@ -619,8 +656,20 @@ fn write_all_vectored(
     nonblocking: bool,
     mut wait: impl FnMut() -> io::Result<()>,
 ) -> io::Result<()> {
-    let mut owned: Vec<IoSlice<'_>> = parts.iter().filter(|p| !p.is_empty()).copied().collect();
-    let mut slices = &mut owned[..];
+    let mut on_stack = [IoSlice::new(&[]); IOVECS_ON_STACK];
+    let mut on_heap = Vec::new();
+    let nonempty = parts.iter().filter(|p| !p.is_empty()).copied();
+    let mut slices = if parts.len() <= IOVECS_ON_STACK {
+        let mut n = 0;
+        for (slot, part) in on_stack.iter_mut().zip(nonempty) {
+            *slot = part;
+            n += 1;
+        }
+        &mut on_stack[..n]
+    } else {
+        on_heap.extend(nonempty);
+        &mut on_heap[..]
+    };
     while !slices.is_empty() {
         let window = slices.len().min(MAX_IOVECS_PER_WRITE);
         match stream.write_vectored(&slices[..window]) {
@@ -637,7 +686,7 @@ fn write_all_vectored(
 /// Hands a reply to the request waiting for it; a reply nobody waits for is counted and dropped.
 fn deliver(shared: &Shared, key: u32, frame: Bytes) {
     shared.stats.replies.fetch_add(1, Ordering::Relaxed);
-    let waiter = shared.pending.lock().remove(&key);
+    let waiter = shared.pending.lock().calls.remove(&key);
     match waiter {
         Some(completion) => {
             completion.complete(Ok(frame));
