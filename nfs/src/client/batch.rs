@@ -180,9 +180,11 @@ impl<'a> Batch<'a> {
             return;
         }
         let slots = std::mem::take(&mut self.unsent);
-        let calls: Vec<&InFlight<'a>> =
-            slots.iter().filter_map(|&slot| self.slots[slot].as_ref().map(|s| &s.inflight)).collect();
-        self.client.inner.nfs.send_registered(&calls);
+        let submitted = &self.slots;
+        self.client
+            .inner
+            .nfs
+            .send_registered(slots.len(), |i| submitted[slots[i]].as_ref().map(|s| &s.inflight));
         for &slot in &slots {
             self.check(slot);
         }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use nfsx_core::buf::BufferPool;
 use nfsx_core::net::{Connection, Pending, ReceiveMode, SocketOptions, TransportError};
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 
 use super::probe::{Paths, ProbeConfig, Route};
 use super::stats::{self, OpCounters, OP_SLOTS};
@@ -128,7 +128,14 @@ pub struct Channel {
     stats: ChannelStats,
     /// Set by [`Channel::shut_down`]: every call fails, none is sent again.
     shut_down: AtomicBool,
+    /// The encoded heads of answered calls, emptied, for the next calls to encode into.
+    spare_heads: Mutex<Vec<Vec<u8>>>,
 }
+
+/// Encoded call heads kept for reuse, at most: enough for the calls of a deep queue.
+const SPARE_HEADS: usize = 256;
+/// Heads with more room than this (a long symlink target, a big SETATTR) are not kept.
+const SPARE_HEAD_MAX_CAPACITY: usize = 1024;
 
 impl std::fmt::Debug for Channel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -288,6 +295,7 @@ impl Channel {
             buffers,
             stats: ChannelStats::default(),
             shut_down: AtomicBool::new(false),
+            spare_heads: Mutex::new(Vec::with_capacity(SPARE_HEADS)),
         }
     }
 
@@ -396,8 +404,9 @@ impl Channel {
         payload: &'a [u8],
     ) -> Call<'a> {
         let xid = self.xids.next_xid();
-        let head =
-            encode_record_head(xid, program, version, procedure, &self.credential, args, payload.len());
+        let spare = self.spare_heads.lock().pop().unwrap_or_default();
+        let header = CallHeader { xid, program, version, procedure, credential: &self.credential };
+        let head = encode_record_head(spare, &header, args, payload.len());
         let padding = crate::xdr::pad_len(payload.len());
         let nfs = program == crate::proto::NFS_PROGRAM;
         let stats_slot = stats::slot_of(nfs.then_some(procedure));
@@ -472,24 +481,35 @@ impl Channel {
 
     /// Sends registered calls, all of one connection's in one gathered write. A failed write
     /// fails that connection's calls, which then come back through the usual re-send path.
-    pub fn send_registered(&self, calls: &[&InFlight<'_>]) {
-        let mut done = vec![false; calls.len()];
-        for first in 0..calls.len() {
-            if done[first] {
-                continue;
-            }
-            let conn = &calls[first].conn;
-            let mut parts = Vec::with_capacity(3 * calls.len());
-            let mut count = 0;
-            for (i, call) in calls.iter().enumerate().skip(first) {
-                if !done[i] && Arc::ptr_eq(&call.conn, conn) {
-                    parts.extend(call.call.parts());
-                    done[i] = true;
-                    count += 1;
+    pub fn send_registered<'c, 'a: 'c>(
+        &self,
+        count: usize,
+        call: impl Fn(usize) -> Option<&'c InFlight<'a>>,
+    ) {
+        let mut sent_on_stack = [false; SEND_SET_ON_STACK];
+        let mut sent_on_heap = Vec::new();
+        let sent = if count <= SEND_SET_ON_STACK {
+            &mut sent_on_stack[..count]
+        } else {
+            sent_on_heap.resize(count, false);
+            &mut sent_on_heap[..]
+        };
+        let mut parts = [IoSlice::new(&[]); 3 * CALLS_PER_WRITE];
+        for first in 0..count {
+            let Some(conn) = call(first).filter(|_| !sent[first]).map(|c| &c.conn) else { continue };
+            let mut gathered = 0;
+            for (i, done) in sent.iter_mut().enumerate().skip(first) {
+                let Some(this) = call(i).filter(|c| !*done && Arc::ptr_eq(&c.conn, conn)) else { continue };
+                if gathered == CALLS_PER_WRITE {
+                    // Errors surface through each call's reply, as Closed.
+                    let _ = conn.send(&parts, gathered as u64);
+                    gathered = 0;
                 }
+                parts[3 * gathered..3 * gathered + 3].copy_from_slice(&this.call.parts());
+                *done = true;
+                gathered += 1;
             }
-            // Errors surface through each call's reply, as Closed.
-            let _ = conn.send(&parts, count);
+            let _ = conn.send(&parts[..3 * gathered], gathered as u64);
         }
     }
 
@@ -579,18 +599,13 @@ impl Channel {
             }
         }
         let until = if coalescing { until.min(Instant::now() + COALESCE_WAIT) } else { until };
-        let fds: Vec<_> = self
+        let fds = self
             .lanes
             .iter()
-            .filter_map(|lane| lane.conn.read().as_ref().filter(|c| !c.is_closed()).map(|c| c.raw_fd()))
-            .collect();
+            .filter_map(|lane| lane.conn.read().as_ref().filter(|c| !c.is_closed()).map(|c| c.raw_fd()));
         let timeout = until.saturating_duration_since(Instant::now()).min(DRIVER_POLL_SLICE);
-        if fds.is_empty() {
-            std::thread::sleep(timeout);
-            return;
-        }
-        let mut ready = vec![false; fds.len()];
-        let _ = nfsx_core::poll::wait_readable(&fds, &mut ready, timeout);
+        // With no connection open this sleeps for the timeout.
+        let _ = nfsx_core::poll::wait_any_readable(fds, self.lanes.len(), timeout);
     }
 
     /// When the current attempt of `inflight` times out.
@@ -687,8 +702,19 @@ impl Channel {
             .map(|body| record.len() - body.len());
         let bytes = if call.payload.is_empty() { record.len() } else { call.payload.len() };
         self.stats.ops[call.stats_slot].record(inflight.sent_at.elapsed(), bytes, outcome.is_err());
-        let body_offset = outcome?;
-        Ok(Reply { record, body_offset, stats_slot: call.stats_slot, resent: inflight.resent })
+        let (stats_slot, resent) = (call.stats_slot, inflight.resent);
+        self.keep_head(inflight.call.head);
+        Ok(Reply { record, body_offset: outcome?, stats_slot, resent })
+    }
+
+    fn keep_head(&self, mut head: Vec<u8>) {
+        if head.capacity() <= SPARE_HEAD_MAX_CAPACITY {
+            head.clear();
+            let mut spare = self.spare_heads.lock();
+            if spare.len() < SPARE_HEADS {
+                spare.push(head);
+            }
+        }
     }
 
     /// Counts bytes copied in user space outside the receive path.
@@ -738,19 +764,22 @@ impl Channel {
     }
 }
 
+/// Calls gathered into one writev by [`Channel::send_registered`].
+const CALLS_PER_WRITE: usize = 32;
+/// Calls [`Channel::send_registered`] keeps track of on the stack; more are allocated for.
+const SEND_SET_ON_STACK: usize = 256;
+
 /// A call's record mark, RPC header and `args`, for a record whose last `payload_len` bytes
-/// (plus XDR padding) are sent separately.
+/// (plus XDR padding) are sent separately, encoded into `head` (emptied first; its room is
+/// reused).
 pub(crate) fn encode_record_head(
-    xid: u32,
-    program: u32,
-    version: u32,
-    procedure: u32,
-    credential: &Credential,
+    mut head: Vec<u8>,
+    header: &CallHeader<'_>,
     args: &impl Encode,
     payload_len: usize,
 ) -> Vec<u8> {
-    let header = CallHeader { xid, program, version, procedure, credential };
-    let mut head = Vec::with_capacity(4 + header.encoded_len() + args.encoded_len());
+    head.clear();
+    head.reserve(4 + header.encoded_len() + args.encoded_len());
     head.extend_from_slice(&[0; 4]);
     let mut w = Writer::new(&mut head);
     header.encode(&mut w);

@@ -12,7 +12,7 @@ use nfsx_core::net::{Connection, ReceiveMode, SocketOptions};
 
 use crate::proto::nfs3;
 use crate::proto::{NFS_PROGRAM, NFS_VERSION};
-use crate::rpc::{decode_reply, Credential, RecordFramer, XidAllocator};
+use crate::rpc::{decode_reply, CallHeader, Credential, RecordFramer, XidAllocator};
 
 use super::channel::encode_record_head;
 
@@ -116,8 +116,14 @@ impl Paths {
             return false;
         };
         let xid = config.xids.next_xid();
-        let head =
-            encode_record_head(xid, NFS_PROGRAM, NFS_VERSION, nfs3::Null::NUMBER, &config.credential, &(), 0);
+        let header = CallHeader {
+            xid,
+            program: NFS_PROGRAM,
+            version: NFS_VERSION,
+            procedure: nfs3::Null::NUMBER,
+            credential: &config.credential,
+        };
+        let head = encode_record_head(Vec::new(), &header, &(), 0);
         let answered = conn
             .call(xid, &[std::io::IoSlice::new(&head)], deadline)
             .and_then(|pending| pending.wait(deadline))

@@ -135,12 +135,17 @@ impl RecordReader {
             return Err(RecordError::TooLarge { len: total, max: self.max_record_len });
         }
         if self.record.capacity() - self.record.len() < len {
-            self.record.reserve(len);
+            self.record.reserve(len.max(RECORD_ARENA_LEN));
         }
         self.fragment_remaining = len;
         Ok(())
     }
 }
+
+/// Small records are reassembled into one shared allocation of this size, one after another,
+/// and handed out as views of it: no allocation per reply. Once every view of it is dropped the
+/// allocation is reused in place; while one is held, the next records go to a fresh one.
+const RECORD_ARENA_LEN: usize = 64 * 1024;
 
 /// Records at least this large are read straight into a pooled buffer instead of through the
 /// scratch buffer, so their bytes are copied once (by the kernel) on their way to the caller.
