@@ -200,6 +200,49 @@ fn compare_runs_both_clients() {
 }
 
 #[test]
+fn a_sweep_reports_each_point_and_plots_all_three_clients() {
+    let dir = std::env::temp_dir().join(format!("nfsx-bench-plot-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let svg = dir.join("sweep.svg");
+    let url = &server().mem_url;
+    let out = bench(&[
+        "compare",
+        "getattr",
+        "--url",
+        url,
+        "--runs",
+        "1",
+        "--ops",
+        "100",
+        "--sweep",
+        "qd=1,4",
+        "--plot",
+        svg.to_str().unwrap(),
+        "--with",
+        "nfs3_client",
+        "--json",
+    ]);
+    if cfg!(not(has_libnfs)) {
+        assert!(!out.status.success());
+        return;
+    }
+    let points: Vec<Value> = phases(&out).into_iter().filter(|p| p.get("sweep").is_some()).collect();
+    let values: Vec<u64> = points.iter().filter_map(|p| p["value"].as_u64()).collect();
+    assert_eq!(values, [1, 4], "{points:?}");
+    for p in &points {
+        for client in ["nfsx", "libnfs", "nfs3_client"] {
+            let rate = p[format!("{client}_ops_per_s")].as_f64().unwrap_or(0.0);
+            assert!(rate > 0.0, "{client} at qd={}: {p}", p["value"]);
+        }
+    }
+    let drawn = std::fs::read_to_string(&svg).unwrap();
+    for label in ["nfsx", "libnfs", "nfs3_client"] {
+        assert!(drawn.contains(label), "the plot names no {label}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn compare_getattr_with_nfs3_client() {
     let url = &server().mem_url;
     let out = bench(&[
