@@ -127,10 +127,11 @@ fn allocations_per_operation() {
             "{mode}: allocations per 16 MiB call: write_at+fsync {writes:.2}, read_at {reads:.2}, \
              read_views {views:.2}; per create+close {creates:.2}, per unlink {removes:.2}"
         );
-        // 16 MiB is at least 16 RPCs (at the larger of rsize and wsize).
+        // 16 MiB is at least 16 RPCs (at the larger of rsize and wsize): about one allocation
+        // each, and a few per call (more with event loops, whose arena turns over more often).
         let rpcs = (data.len() / client.fsinfo().rsize.max(client.fsinfo().wsize) as usize) as f64;
         for (what, n) in [("write_at+fsync", writes), ("read_at", reads), ("read_views", views)] {
-            assert!(n <= rpcs + 8.0, "{mode}: {what} allocates {n:.2} times per 16 MiB ({rpcs} RPCs)");
+            assert!(n <= rpcs + 16.0, "{mode}: {what} allocates {n:.2} times per 16 MiB ({rpcs} RPCs)");
         }
         assert!(creates < 2.0 && removes < 2.0, "{mode}: create {creates:.2}, unlink {removes:.2}");
     }
