@@ -2,13 +2,20 @@
 //! initialised) that large replies are read into directly and then handed to callers as
 //! `bytes::Bytes` without a copy. When the last view is dropped the mapping goes back to its
 //! pool for the next reply.
+//!
+//! A pool can be bounded: a request whose reply will need a buffer reserves one first
+//! ([`BufferPool::try_reserve`]), and is refused while the buffers lent out (views still held)
+//! and those reserved by requests in flight reach the bound. That refusal is the back-pressure:
+//! the sender waits ([`BufferPool::wait_for_room`]) or tells its caller, and the receive side
+//! never runs out.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use memmap2::MmapMut;
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
 /// Fixed-size buffers, reused. The pool keeps at most `max_pooled` idle buffers; beyond that a
 /// returned buffer is unmapped, so memory held is bounded by `max_pooled` plus what callers hold.
@@ -16,29 +23,85 @@ use parking_lot::Mutex;
 pub struct BufferPool {
     buffer_len: usize,
     max_pooled: usize,
-    idle: Mutex<Vec<MmapMut>>,
+    /// Most buffers lent and reserved at once.
+    limit: usize,
+    state: Mutex<PoolState>,
+    /// Signalled when a buffer comes back or a reservation is let go.
+    room: Condvar,
     mapped: AtomicU64,
     reused: AtomicU64,
 }
 
+#[derive(Debug)]
+struct PoolState {
+    idle: Vec<MmapMut>,
+    /// Buffers taken and not yet back (being filled, or behind views still held).
+    lent: usize,
+    reserved: usize,
+}
+
 impl BufferPool {
+    /// A pool without a bound on the buffers lent at once.
     pub fn new(buffer_len: usize, max_pooled: usize) -> Arc<BufferPool> {
+        BufferPool::bounded(buffer_len, max_pooled, usize::MAX)
+    }
+
+    /// A pool whose reservations stop at `limit` buffers lent and reserved.
+    pub fn bounded(buffer_len: usize, max_pooled: usize, limit: usize) -> Arc<BufferPool> {
         Arc::new(BufferPool {
             buffer_len,
             max_pooled,
-            idle: Mutex::new(Vec::with_capacity(max_pooled)),
+            limit,
+            state: Mutex::new(PoolState { idle: Vec::with_capacity(max_pooled), lent: 0, reserved: 0 }),
+            room: Condvar::new(),
             mapped: AtomicU64::new(0),
             reused: AtomicU64::new(0),
         })
+    }
+
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Reserves a buffer for a reply to come, unless the buffers lent and reserved have reached
+    /// the limit. The reservation ends when dropped.
+    pub fn try_reserve(self: &Arc<Self>) -> Option<Reservation> {
+        let mut state = self.state.lock();
+        if state.lent.saturating_add(state.reserved) >= self.limit {
+            return None;
+        }
+        state.reserved += 1;
+        Some(Reservation { pool: Arc::clone(self) })
+    }
+
+    /// Waits until a reservation could succeed, or `deadline`; true if it could.
+    pub fn wait_for_room(&self, deadline: Instant) -> bool {
+        let mut state = self.state.lock();
+        while state.lent.saturating_add(state.reserved) >= self.limit {
+            if self.room.wait_until(&mut state, deadline).timed_out() {
+                return state.lent.saturating_add(state.reserved) < self.limit;
+            }
+        }
+        true
+    }
+
+    /// Buffers lent out now (being filled, or behind views still held).
+    pub fn lent(&self) -> usize {
+        self.state.lock().lent
     }
 
     pub fn buffer_len(&self) -> usize {
         self.buffer_len
     }
 
-    /// An idle buffer, or a fresh mapping when none is idle.
+    /// An idle buffer, or a fresh mapping when none is idle. Never refused for the limit: the
+    /// reply it is for was reserved for (or, a late reply to an abandoned request, is rare).
     pub fn take(self: &Arc<Self>) -> std::io::Result<PoolBuf> {
-        let recycled = self.idle.lock().pop();
+        let recycled = {
+            let mut state = self.state.lock();
+            state.lent += 1;
+            state.idle.pop()
+        };
         let map = match recycled {
             Some(map) => {
                 self.reused.fetch_add(1, Ordering::Relaxed);
@@ -46,7 +109,14 @@ impl BufferPool {
             }
             None => {
                 self.mapped.fetch_add(1, Ordering::Relaxed);
-                MmapMut::map_anon(self.buffer_len)?
+                match MmapMut::map_anon(self.buffer_len) {
+                    Ok(map) => map,
+                    Err(e) => {
+                        self.state.lock().lent -= 1;
+                        self.room.notify_all();
+                        return Err(e);
+                    }
+                }
             }
         };
         Ok(PoolBuf { map: Some(map), pool: Arc::clone(self) })
@@ -58,14 +128,36 @@ impl BufferPool {
     }
 
     pub fn idle(&self) -> usize {
-        self.idle.lock().len()
+        self.state.lock().idle.len()
     }
 
     fn give_back(&self, map: MmapMut) {
-        let mut idle = self.idle.lock();
-        if idle.len() < self.max_pooled {
-            idle.push(map);
-        }
+        let unneeded = {
+            let mut state = self.state.lock();
+            state.lent -= 1;
+            if state.idle.len() < self.max_pooled {
+                state.idle.push(map);
+                None
+            } else {
+                Some(map)
+            }
+        };
+        self.room.notify_all();
+        // Unmapped outside the lock.
+        drop(unneeded);
+    }
+}
+
+/// A buffer promised to a reply to come; let go when dropped.
+#[derive(Debug)]
+pub struct Reservation {
+    pool: Arc<BufferPool>,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.pool.state.lock().reserved -= 1;
+        self.pool.room.notify_all();
     }
 }
 
@@ -143,6 +235,32 @@ mod tests {
         assert_eq!(pool.idle(), 1);
         let _again = pool.take().unwrap();
         assert_eq!(pool.counts(), (1, 1));
+    }
+
+    #[test]
+    fn reservations_stop_at_the_limit_of_buffers_lent_and_reserved() {
+        let pool = BufferPool::bounded(4096, 4, 2);
+        let first = pool.try_reserve().expect("room for two");
+        let view = pool.take().unwrap().freeze(10);
+        drop(first);
+        assert_eq!(pool.lent(), 1);
+        let second = pool.try_reserve().expect("one lent, none reserved");
+        assert!(pool.try_reserve().is_none(), "one lent and one reserved fill a limit of two");
+        assert!(!pool.wait_for_room(Instant::now() + std::time::Duration::from_millis(20)));
+        let waiter = {
+            let pool = Arc::clone(&pool);
+            std::thread::spawn(move || {
+                pool.wait_for_room(Instant::now() + std::time::Duration::from_secs(10))
+            })
+        };
+        drop(view);
+        assert!(waiter.join().unwrap(), "a buffer coming back makes room");
+        assert_eq!(pool.lent(), 0);
+        let third = pool.try_reserve().expect("the view's buffer is back");
+        drop((second, third));
+        let unbounded = BufferPool::new(4096, 0);
+        let many: Vec<_> = (0..100).map(|_| unbounded.try_reserve().unwrap()).collect();
+        assert_eq!(many.len(), 100);
     }
 
     #[test]
