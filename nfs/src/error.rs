@@ -42,6 +42,10 @@ pub enum Error {
     /// [`crate::Client::shut_down`] abandoned the call.
     #[error("the client was shut down; the call was abandoned")]
     ShutDown,
+    /// A READ (or READDIR/READDIRPLUS) was not sent: all `limit` receive buffers (`maxbuffers`)
+    /// are lent out as views of earlier replies or reserved by calls in flight.
+    #[error("all {limit} receive buffers are in use (views of earlier replies still held, or calls in flight); drop views or raise maxbuffers")]
+    ReceiveBuffersBusy { limit: usize },
 }
 
 impl Error {
@@ -57,6 +61,7 @@ impl Error {
             }
             Error::Url(_) | Error::InvalidArgument(_) => libc::EINVAL,
             Error::SymlinkLoop(_) => libc::ELOOP,
+            Error::ReceiveBuffersBusy { .. } => libc::ENOBUFS,
         }
     }
 

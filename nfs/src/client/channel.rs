@@ -9,13 +9,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use nfsx_core::buf::BufferPool;
+use nfsx_core::buf::{BufferPool, Reservation};
 use nfsx_core::net::{Connection, Pending, ReceiveMode, SocketOptions, TransportError};
 use parking_lot::{Mutex, RwLock};
 
 use super::probe::{Paths, ProbeConfig, Route};
 use super::stats::{self, OpCounters, OP_SLOTS};
-use crate::proto::nfs3::{Commit, Nfsstat3, Procedure, Read, Write};
+use crate::proto::nfs3::{Commit, Nfsstat3, Procedure, Read, Readdir, Readdirplus, Write};
 use crate::rpc::{decode_reply, record_mark, CallHeader, Credential, RecordFramer, XidAllocator};
 use crate::xdr::{Encode, Writer};
 use crate::{Error, Result};
@@ -54,6 +54,9 @@ pub struct ChannelStats {
     /// the caller's buffer (`File::read_at`) and UNSTABLE data kept for re-sending
     /// (`safewrites`). What `docs/ARCHITECTURE.md` counts per path, and tests check.
     pub bytes_copied: Arc<AtomicU64>,
+    /// Calls refused because every receive buffer was lent out or reserved (`maxbuffers`):
+    /// the back-pressure of a full pool.
+    pub receive_buffers_busy: AtomicU64,
     pub(crate) ops: [OpCounters; OP_SLOTS],
 }
 
@@ -107,6 +110,8 @@ pub struct ChannelConfig {
     pub retry: RetryPolicy,
     /// Of each server address's connections, how many carry only metadata (`mdconnect`).
     pub mdconnect: usize,
+    /// Receive buffers lent out and reserved at once (`maxbuffers`); `None`: one per call slot.
+    pub max_buffers: Option<usize>,
     /// Reader threads, or callers that drive their own receives (`rtc`).
     pub receive_mode: ReceiveMode,
 }
@@ -159,6 +164,11 @@ pub struct Call<'a> {
     /// Bulk data sent from the caller's memory (WRITE), then its XDR padding.
     payload: &'a [u8],
     padding: usize,
+    /// READ, READDIR and READDIRPLUS: the reply may be large enough to be received into a
+    /// pooled buffer, so one is reserved before the call is sent.
+    needs_receive_buffer: bool,
+    /// The reserved buffer, held from the first send until the call is answered or dropped.
+    receive_buffer: Option<Reservation>,
 }
 
 impl Call<'_> {
@@ -277,9 +287,11 @@ impl Channel {
             timeout: config.retry.timeout,
         };
         let paths = Paths::new(routes, probe);
-        let buffers = BufferPool::new(
+        let slots = lanes.len() * config.max_in_flight;
+        let buffers = BufferPool::bounded(
             max_record_len(config.max_payload),
-            (lanes.len() * config.max_in_flight).min(MAX_IDLE_BUFFERS),
+            slots.min(MAX_IDLE_BUFFERS),
+            config.max_buffers.unwrap_or(slots),
         );
         Channel {
             lanes,
@@ -412,7 +424,20 @@ impl Channel {
         let stats_slot = stats::slot_of(nfs.then_some(procedure));
         let bulk = nfs && [Read::NUMBER, Write::NUMBER, Commit::NUMBER].contains(&procedure);
         let has_nfs_status = nfs && procedure != 0;
-        Call { procedure: name, xid, stats_slot, bulk, has_nfs_status, head, payload, padding }
+        let needs_receive_buffer =
+            nfs && [Read::NUMBER, Readdir::NUMBER, Readdirplus::NUMBER].contains(&procedure);
+        Call {
+            procedure: name,
+            xid,
+            stats_slot,
+            bulk,
+            has_nfs_status,
+            head,
+            payload,
+            padding,
+            needs_receive_buffer,
+            receive_buffer: None,
+        }
     }
 
     /// Sends a call on the least-loaded connection.
@@ -434,11 +459,17 @@ impl Channel {
 
     fn place<'a>(
         &self,
-        call: Call<'a>,
+        mut call: Call<'a>,
         mut attempts: u32,
         mut avoid: Option<usize>,
         send: bool,
     ) -> Result<InFlight<'a>> {
+        if call.needs_receive_buffer && call.receive_buffer.is_none() {
+            call.receive_buffer = Some(self.buffers.try_reserve().ok_or_else(|| {
+                self.stats.receive_buffers_busy.fetch_add(1, Ordering::Relaxed);
+                Error::ReceiveBuffersBusy { limit: self.buffers.limit() }
+            })?);
+        }
         loop {
             let lane = self.pick_lane(call.bulk, avoid);
             let deadline = Instant::now() + self.retry.timeout;
@@ -715,6 +746,17 @@ impl Channel {
                 spare.push(head);
             }
         }
+    }
+
+    /// Waits until `deadline` for a receive buffer to come back or a reservation to be let go,
+    /// for a caller with nothing of its own in flight; true when one could be reserved now.
+    pub fn wait_for_receive_buffer(&self, deadline: Instant) -> bool {
+        self.buffers.wait_for_room(deadline)
+    }
+
+    /// How long a caller waits for a receive buffer before giving up: one call timeout.
+    pub fn receive_buffer_deadline(&self) -> Instant {
+        Instant::now() + self.retry.timeout
     }
 
     /// Counts bytes copied in user space outside the receive path.

@@ -261,7 +261,7 @@ impl File {
     /// travel in parallel; each is copied once, from the buffer its reply was received in, into
     /// `buf` ([`File::read_views`] avoids that copy).
     pub fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<usize> {
-        self.read_pieces(offset, buf.len(), |start, wanted, data, _| {
+        self.read_pieces(offset, buf.len(), false, |start, wanted, data, _| {
             let n = data.len().min(wanted);
             buf[start..start + n].copy_from_slice(&data[..n]);
             self.client.inner.nfs.note_copied(n);
@@ -271,23 +271,29 @@ impl File {
     /// Reads up to `len` bytes at `offset` without copying them: the pieces (of rsize, read in
     /// parallel) come back in order as views into the buffers their replies were received in,
     /// which return to the pool when the views are dropped. Fewer bytes only at end of file.
+    /// The views hold receive buffers: a read that would need more than the mount's
+    /// `maxbuffers` at once fails with [`Error::ReceiveBuffersBusy`] (ENOBUFS), and while other
+    /// views hold buffers this waits (up to `timeo`) for them to come back.
     pub fn read_views(&self, offset: u64, len: usize) -> Result<Vec<Bytes>> {
         let mut views = Vec::with_capacity(len.div_ceil(self.client.inner.fsinfo.rsize.max(1) as usize));
-        self.read_pieces(offset, len, |_, _, data, reply| views.push(reply.view(data)))?;
+        self.read_pieces(offset, len, true, |_, _, data, reply| views.push(reply.view(data)))?;
         Ok(views)
     }
 
     /// Sends READs of rsize for `len` bytes at `offset`, up to [`MAX_PIECES_IN_FLIGHT`] at
-    /// once, and hands each piece's data to `take(start, wanted, data, reply)` in order, until
-    /// end of file or a short piece. Returns the bytes read.
+    /// once (fewer while the receive buffers are all in use), and hands each piece's data to
+    /// `take(start, wanted, data, reply)` in order, until end of file or a short piece. Returns
+    /// the bytes read. `keeps_buffers`: `take` keeps each reply's buffer (as a view).
     fn read_pieces(
         &self,
         offset: u64,
         len: usize,
+        keeps_buffers: bool,
         mut take: impl FnMut(usize, usize, &[u8], &Reply),
     ) -> Result<usize> {
         let rsize = self.client.inner.fsinfo.rsize as usize;
         let mut done = 0;
+        let mut kept = 0;
         while done < len {
             let mut window = Vec::new();
             let mut start = done;
@@ -295,7 +301,22 @@ impl File {
                 let wanted = (len - start).min(rsize);
                 let args =
                     ReadArgs { file: self.fh.as_fh(), offset: offset + start as u64, count: wanted as u32 };
-                window.push((self.client.start::<nfs3::Read>(&args)?, start, wanted));
+                match self.client.start::<nfs3::Read>(&args) {
+                    Ok(inflight) => window.push((inflight, start, wanted)),
+                    // Back-pressure: first take in the pieces already on their way.
+                    Err(Error::ReceiveBuffersBusy { .. }) if !window.is_empty() => break,
+                    Err(e @ Error::ReceiveBuffersBusy { limit }) => {
+                        if keeps_buffers && kept >= limit {
+                            return Err(e);
+                        }
+                        let deadline = self.client.inner.nfs.receive_buffer_deadline();
+                        if !self.client.inner.nfs.wait_for_receive_buffer(deadline) {
+                            return Err(e);
+                        }
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                }
                 start += wanted;
             }
             let mut stop = false;
@@ -305,6 +326,7 @@ impl File {
                     drop(inflight);
                     continue;
                 }
+                kept += 1;
                 let (n, eof) = self.client.finish_with_reply::<nfs3::Read, _>(inflight, |ok, reply| {
                     if ok.data.len() <= wanted {
                         take(start, wanted, ok.data, reply);

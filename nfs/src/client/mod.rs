@@ -164,6 +164,7 @@ impl Client {
             max_payload: opts.rsize.max(opts.wsize) as usize,
             retry,
             mdconnect: opts.mdconnect,
+            max_buffers: opts.max_buffers,
             receive_mode: receive_mode(&opts, servers.len() * opts.nconnect, servers[0])?,
         };
         let receive_mode = config.receive_mode.clone();
@@ -334,7 +335,7 @@ impl Client {
         args: &P::Args<'_>,
         on_ok: impl for<'r> FnOnce(P::Ok<'r>) -> T,
     ) -> Result<T> {
-        let inflight = self.start::<P>(args)?;
+        let inflight = self.start_waiting::<P>(args)?;
         self.finish::<P, T>(inflight, on_ok)
     }
 
@@ -346,16 +347,33 @@ impl Client {
         on_ok: impl for<'r> FnOnce(P::Ok<'r>) -> T,
         on_fail: impl for<'r> FnOnce(Failed<P::Fail<'r>>) -> U,
     ) -> Result<std::result::Result<T, U>> {
-        let inflight = self.start::<P>(args)?;
+        let inflight = self.start_waiting::<P>(args)?;
         let reply = self.inner.nfs.wait(inflight)?;
         let result = decode_result::<P>(&reply)?;
         Ok(result.map(on_ok).map_err(on_fail))
     }
 
-    /// Sends one procedure without waiting, so many can be in flight from one thread.
+    /// Sends one procedure without waiting, so many can be in flight from one thread. A READ,
+    /// READDIR or READDIRPLUS reserves a receive buffer first; when all are in use (`maxbuffers`:
+    /// views of earlier replies still held, or calls in flight) it is not sent and this returns
+    /// [`Error::ReceiveBuffersBusy`] (ENOBUFS): finish or drop something, then try again.
     pub fn start<'a, P: Procedure>(&self, args: &P::Args<'a>) -> Result<InFlight<'static>> {
         let call = self.inner.nfs.encode(NFS_PROGRAM, NFS_VERSION, P::NUMBER, P::NAME, args, &[]);
         self.inner.nfs.send(call)
+    }
+
+    /// As [`Client::start`], for a caller whose earlier calls complete without it (it is about
+    /// to wait for this one, or a reaper thread takes its completions): while the receive
+    /// buffers are all in use it waits, up to `timeo`, for one to come back.
+    pub(crate) fn start_waiting<'a, P: Procedure>(&self, args: &P::Args<'a>) -> Result<InFlight<'static>> {
+        let deadline = self.inner.nfs.receive_buffer_deadline();
+        loop {
+            match self.start::<P>(args) {
+                Err(Error::ReceiveBuffersBusy { .. }) if self.inner.nfs.wait_for_receive_buffer(deadline) => {
+                }
+                started => return started,
+            }
+        }
     }
 
     /// Waits for a procedure sent with [`Client::start`].
@@ -394,7 +412,7 @@ impl Client {
         done_status: Nfsstat3,
         on_ok: impl for<'r> FnOnce(P::Ok<'r>) -> T,
     ) -> Result<Option<T>> {
-        let inflight = self.start::<P>(args)?;
+        let inflight = self.start_waiting::<P>(args)?;
         let reply = self.inner.nfs.wait(inflight)?;
         let result = match decode_result::<P>(&reply)? {
             Ok(ok) => Ok(Some(on_ok(ok))),
@@ -470,6 +488,7 @@ fn bootstrap_config(socket: SocketOptions, retry: RetryPolicy) -> ChannelConfig 
         max_payload: BOOTSTRAP_MAX_PAYLOAD,
         retry: RetryPolicy { hard: false, ..retry },
         mdconnect: 0,
+        max_buffers: None,
         receive_mode: ReceiveMode::Thread,
     }
 }

@@ -36,6 +36,9 @@ pub struct MountOptions {
     pub recv_buffer_bytes: Option<usize>,
     /// RPCs in flight per connection.
     pub max_in_flight: usize,
+    /// Receive buffers (each the largest READ reply) lent out and reserved at once, at most
+    /// (`maxbuffers`); `None` is one per call slot, `max_in_flight` per connection.
+    pub max_buffers: Option<usize>,
     /// Per-try reply timeout (`timeo`, in tenths of a second as in nfs(5)).
     pub timeout: Duration,
     /// Re-sends before a soft mount gives up (`retrans`).
@@ -79,6 +82,9 @@ pub enum ReceiveBackend {
 pub const DEFAULT_IO_SIZE: u32 = 1 << 20;
 pub const MAX_NCONNECT: usize = 64;
 pub const MAX_IN_FLIGHT: usize = 1024;
+/// Most receive buffers one client may lend out and reserve at once (`maxbuffers`).
+pub const MAX_BUFFERS: usize = 1 << 16;
+
 /// Most receive event loop threads one client runs (`rings`).
 pub const MAX_RINGS: usize = 256;
 
@@ -101,6 +107,7 @@ impl MountOptions {
             send_buffer_bytes: None,
             recv_buffer_bytes: None,
             max_in_flight: 128,
+            max_buffers: None,
             timeout: Duration::from_secs(10),
             retrans: 3,
             hard: false,
@@ -182,6 +189,13 @@ impl MountOptions {
                 if !(1..=MAX_IN_FLIGHT).contains(&self.max_in_flight) {
                     return Err(format!("maxinflight must be 1..={MAX_IN_FLIGHT}"));
                 }
+            }
+            "maxbuffers" => {
+                let buffers = num(key, value)?;
+                if !(1..=MAX_BUFFERS).contains(&buffers) {
+                    return Err(format!("maxbuffers must be 1..={MAX_BUFFERS}"));
+                }
+                self.max_buffers = Some(buffers);
             }
             "addrs" => {
                 for addr in value.split(',').filter(|a| !a.is_empty()) {

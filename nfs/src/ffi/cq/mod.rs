@@ -2,7 +2,8 @@
 //!
 //! ```text
 //!  nfsx_submit_pread ──▶ slot from the free list (none: -EAGAIN)
-//!                        Client::start::<Read>() per rsize piece  (sent now, pipelined)
+//!                        Client::start::<Read>() per rsize piece  (sent now, pipelined;
+//!                        waits while every receive buffer is in use: maxbuffers)
 //!                        pieces ──▶ ring, in submission order
 //!  reaper thread     ──▶ Client::finish() on the oldest piece: data lands in the caller's buffer
 //!                        last piece of an op ──▶ completion: callback, or ring + eventfd
@@ -10,8 +11,8 @@
 //! ```
 //!
 //! Slots, the piece ring and the completion ring are sized from the depth at `nfsx_cq_new`; a
-//! submission allocates nothing in this module (the channel still encodes each call into a
-//! fresh buffer; the data-plane rework replaces that with pooled buffers).
+//! submission allocates nothing in this module, nor, in the steady state, in the channel (it
+//! encodes each call into the buffer of an answered one).
 
 mod queue;
 mod reaper;
@@ -259,7 +260,9 @@ pub extern "C" fn nfsx_submit_pread(
             Ok(Piece {
                 slot,
                 client: open.client.clone(),
-                inflight: open.client.start::<nfs3::Read>(&args)?,
+                // Waits while every receive buffer is in use, as a full slot table waits: the
+                // reaper thread hands buffers back as it completes earlier pieces.
+                inflight: open.client.start_waiting::<nfs3::Read>(&args)?,
                 work: Work::Read { dst: buf as usize + start, len },
             })
         })

@@ -1,0 +1,94 @@
+//! An empty receive-buffer pool is back-pressure (`maxbuffers`), against ganesha's VFS export:
+//! a READ is not sent while every buffer is lent out as a view or reserved by a call in
+//! flight. Calls that return at once say so (ENOBUFS); blocking reads wait for a buffer to
+//! come back, or fail with ENOBUFS after `timeo`; reads that need fewer buffers at once still
+//! work, one window at a time.
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use common::{pattern, server, url, vfs_scratch};
+use nfsx::proto::nfs3::{self, ReadArgs};
+use nfsx::{Client, Error, OpenOptions};
+
+const MIB: usize = 1 << 20;
+
+fn busy(e: &Error) -> bool {
+    matches!(e, Error::ReceiveBuffersBusy { limit: 2 }) && e.errno() == libc::ENOBUFS
+}
+
+#[test]
+fn an_exhausted_pool_holds_reads_back_until_views_are_dropped() {
+    let s = vfs_scratch("backpressure");
+    let data = pattern(8 * MIB, 17);
+    let file = s.client.create("f", 0o644).unwrap();
+    file.write_at(&data, 0).unwrap();
+    file.close().unwrap();
+
+    // Two buffers; rsize 1 MiB so every READ reply lands in one; timeo 1 s bounds the waits.
+    let client =
+        Client::mount(&url(&server().vfs_url, &s.name, "maxbuffers=2&rsize=1048576&timeo=10")).unwrap();
+    let file = client.open("f", &OpenOptions::new()).unwrap();
+
+    // Reads that never need more than two buffers at once work, a window at a time.
+    let mut back = vec![0; data.len()];
+    assert_eq!(file.read_at(&mut back, 0).unwrap(), data.len());
+    assert!(back == data);
+
+    // Two views hold both buffers: nothing more goes out.
+    let views = file.read_views(0, 2 * MIB).unwrap();
+    assert_eq!(views.concat(), data[..2 * MIB]);
+    let args = ReadArgs { file: file.handle().as_fh(), offset: 0, count: MIB as u32 };
+    let refused = client.start::<nfs3::Read>(&args).unwrap_err();
+    assert!(busy(&refused), "{refused}");
+    let mut batch = client.batch(4);
+    let refused = batch.submit::<nfs3::Read>(&args, 1).unwrap_err();
+    assert!(busy(&refused), "{refused}");
+    assert!(client.stats().receive_buffers_busy.load(Ordering::Relaxed) >= 2);
+    // Small calls need no buffer.
+    client.getattr(file.handle()).unwrap();
+
+    // A blocking read waits up to timeo for a buffer, then says why it gave up.
+    let t0 = Instant::now();
+    let err = file.read_at(&mut back[..MIB], 0).unwrap_err();
+    assert!(busy(&err), "{err}");
+    assert!(t0.elapsed() >= Duration::from_millis(900), "gave up after {:?}", t0.elapsed());
+
+    // ...and goes on as soon as the views are dropped.
+    std::thread::scope(|scope| {
+        let reader = scope.spawn(|| {
+            let mut mine = vec![0; data.len()];
+            let t0 = Instant::now();
+            let n = file.read_at(&mut mine, 0).unwrap();
+            (n, mine, t0.elapsed())
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        drop(views);
+        let (n, mine, waited) = reader.join().unwrap();
+        assert_eq!(n, data.len());
+        assert!(mine == data);
+        assert!(waited >= Duration::from_millis(250), "did not wait for the views: {waited:?}");
+    });
+
+    // A read whose own views would need more buffers than there are fails at once.
+    let t0 = Instant::now();
+    let err = file.read_views(0, 3 * MIB).unwrap_err();
+    assert!(busy(&err), "{err}");
+    assert!(t0.elapsed() < Duration::from_millis(900), "waited for its own views: {:?}", t0.elapsed());
+    assert!(file.read_views(0, 2 * MIB).is_ok(), "the failed read's views were let go");
+}
+
+#[test]
+fn the_default_pool_has_a_buffer_for_every_call_slot() {
+    let s = vfs_scratch("backpressure-default");
+    let data = pattern(16 * MIB, 18);
+    let file = s.client.create("f", 0o644).unwrap();
+    file.write_at(&data, 0).unwrap();
+    let client = Client::mount(&url(&server().vfs_url, &s.name, "maxinflight=16&rsize=1048576")).unwrap();
+    let file = client.open("f", &OpenOptions::new()).unwrap();
+    let views = file.read_views(0, data.len()).unwrap();
+    assert_eq!(views.concat(), data);
+    assert_eq!(client.stats().receive_buffers_busy.load(Ordering::Relaxed), 0);
+}
