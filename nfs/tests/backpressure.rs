@@ -81,14 +81,35 @@ fn an_exhausted_pool_holds_reads_back_until_views_are_dropped() {
 }
 
 #[test]
-fn the_default_pool_has_a_buffer_for_every_call_slot() {
+fn the_default_pool_never_holds_back_a_batch_that_fills_every_call_slot() {
     let s = vfs_scratch("backpressure-default");
     let data = pattern(16 * MIB, 18);
     let file = s.client.create("f", 0o644).unwrap();
     file.write_at(&data, 0).unwrap();
-    let client = Client::mount(&url(&server().vfs_url, &s.name, "maxinflight=16&rsize=1048576")).unwrap();
+    const SLOTS: usize = 8;
+    let client = Client::mount(&url(&server().vfs_url, &s.name, "maxinflight=8&rsize=1048576")).unwrap();
     let file = client.open("f", &OpenOptions::new()).unwrap();
     let views = file.read_views(0, data.len()).unwrap();
     assert_eq!(views.concat(), data);
-    assert_eq!(client.stats().receive_buffers_busy.load(Ordering::Relaxed), 0);
+    drop(views);
+
+    let mut batch = client.batch(SLOTS);
+    let mut replies = Vec::new();
+    let (mut sent, mut done) = (0u64, 0u64);
+    while done < 128 {
+        while sent < 128 && !batch.is_full() {
+            let offset = (sent % 16) * MIB as u64;
+            let args = ReadArgs { file: file.handle().as_fh(), offset, count: MIB as u32 };
+            batch.submit::<nfs3::Read>(&args, sent).unwrap();
+            sent += 1;
+        }
+        batch.reap(&mut replies, 1, Duration::from_secs(10));
+        for reply in replies.drain(..) {
+            let tag = reply.tag;
+            let at = (tag % 16) as usize * MIB;
+            let same = reply.decode::<nfs3::Read, _>(|ok| ok.data == &data[at..at + MIB]).unwrap();
+            assert!(same, "READ {tag} returned other data");
+            done += 1;
+        }
+    }
 }

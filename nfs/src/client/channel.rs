@@ -110,7 +110,7 @@ pub struct ChannelConfig {
     pub retry: RetryPolicy,
     /// Of each server address's connections, how many carry only metadata (`mdconnect`).
     pub mdconnect: usize,
-    /// Receive buffers lent out and reserved at once (`maxbuffers`); `None`: one per call slot.
+    /// Receive buffers lent out and reserved at once (`maxbuffers`); `None`: two per call slot.
     pub max_buffers: Option<usize>,
     /// Reader threads, or callers that drive their own receives (`rtc`).
     pub receive_mode: ReceiveMode,
@@ -291,7 +291,10 @@ impl Channel {
         let buffers = BufferPool::bounded(
             max_record_len(config.max_payload),
             slots.min(MAX_IDLE_BUFFERS),
-            config.max_buffers.unwrap_or(slots),
+            // A reply being received counts twice (its buffer, and its call's reservation until
+            // the caller takes it), so one per slot would refuse calls a full table still has
+            // room for.
+            config.max_buffers.unwrap_or(2 * slots),
         );
         Channel {
             lanes,

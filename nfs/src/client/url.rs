@@ -37,7 +37,7 @@ pub struct MountOptions {
     /// RPCs in flight per connection.
     pub max_in_flight: usize,
     /// Receive buffers (each the largest READ reply) lent out and reserved at once, at most
-    /// (`maxbuffers`); `None` is one per call slot, `max_in_flight` per connection.
+    /// (`maxbuffers`); `None` is two per call slot, `2 × max_in_flight` per connection.
     pub max_buffers: Option<usize>,
     /// Per-try reply timeout (`timeo`, in tenths of a second as in nfs(5)).
     pub timeout: Duration,
