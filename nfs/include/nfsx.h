@@ -128,6 +128,10 @@ struct nfsx_stats {
    Bytes nfsx copied in user space (see docs/ARCHITECTURE.md, "Copies per byte").
    */
   uint64_t bytes_copied;
+  /*
+   READs held back because every receive buffer was in use (`maxbuffers`).
+   */
+  uint64_t receive_buffers_busy;
 };
 
 /*

@@ -75,6 +75,7 @@ pub extern "C" fn nfsx_stats(client: *const nfsx_client, out: *mut nfsx_stats) -
                 path_failures: stats.path_failures.load(Ordering::Relaxed),
                 jukebox_retries: stats.jukebox_retries.load(Ordering::Relaxed),
                 bytes_copied: stats.bytes_copied.load(Ordering::Relaxed),
+                receive_buffers_busy: stats.receive_buffers_busy.load(Ordering::Relaxed),
             },
         );
         Ok(0)

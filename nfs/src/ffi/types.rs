@@ -118,6 +118,8 @@ pub struct nfsx_stats {
     pub jukebox_retries: u64,
     /// Bytes nfsx copied in user space (see docs/ARCHITECTURE.md, "Copies per byte").
     pub bytes_copied: u64,
+    /// READs held back because every receive buffer was in use (`maxbuffers`).
+    pub receive_buffers_busy: u64,
 }
 
 /// One directory entry ("." and ".." are left out). `name` is NUL-terminated.
