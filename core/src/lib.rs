@@ -16,3 +16,4 @@ pub mod buf;
 pub mod net;
 pub mod poll;
 pub mod ring;
+mod stack_or_heap;

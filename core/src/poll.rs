@@ -42,18 +42,8 @@ fn poll_set<'s>(
     on_stack: &'s mut [libc::pollfd; STACK_FDS],
     on_heap: &'s mut Vec<libc::pollfd>,
 ) -> &'s mut [libc::pollfd] {
-    let entries = fds.take(len).map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
-    if len <= STACK_FDS {
-        let mut n = 0;
-        for (slot, entry) in on_stack.iter_mut().zip(entries) {
-            *slot = entry;
-            n += 1;
-        }
-        &mut on_stack[..n]
-    } else {
-        on_heap.extend(entries);
-        on_heap
-    }
+    let entries = fds.map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
+    crate::stack_or_heap::fill(entries, len, on_stack, on_heap)
 }
 
 /// poll(2) for readability, an interruption counting as nothing ready.

@@ -659,17 +659,7 @@ fn write_all_vectored(
     let mut on_stack = [IoSlice::new(&[]); IOVECS_ON_STACK];
     let mut on_heap = Vec::new();
     let nonempty = parts.iter().filter(|p| !p.is_empty()).copied();
-    let mut slices = if parts.len() <= IOVECS_ON_STACK {
-        let mut n = 0;
-        for (slot, part) in on_stack.iter_mut().zip(nonempty) {
-            *slot = part;
-            n += 1;
-        }
-        &mut on_stack[..n]
-    } else {
-        on_heap.extend(nonempty);
-        &mut on_heap[..]
-    };
+    let mut slices = crate::stack_or_heap::fill(nonempty, parts.len(), &mut on_stack, &mut on_heap);
     while !slices.is_empty() {
         let window = slices.len().min(MAX_IOVECS_PER_WRITE);
         match stream.write_vectored(&slices[..window]) {
