@@ -6,7 +6,8 @@
  * bench/src/libnfs.rs for the arguments and bench/src/pattern.rs for the data pattern, which
  * this file must reproduce exactly.
  *
- * RPCs per operation match the nfsx driver: getattr = GETATTR on a file handle; md create =
+ * RPCs per operation match the nfsx driver: getattr = GETATTR on a file handle; null = the NULL
+ * procedure (the RPC round trip floor); md create =
  * CREATE (+ one FILE_SYNC WRITE with --file-size), stat = GETATTR, read = READ, remove = REMOVE,
  * all raw (rpc_nfs3_*_async) on the directory handle; io = nfs_pwrite_async / nfs_pread_async on
  * an open file (bs <= wsize/rsize, one RPC each), then nfs_fsync for writes.
@@ -41,9 +42,9 @@ struct nfs_fh {
 #define MAX_THREADS 256
 #define MAX_QD 1024
 
-enum workload { W_GETATTR, W_MD, W_IO };
-enum phase { P_GETATTR, P_CREATE, P_STAT, P_READ, P_REMOVE, P_WRITE };
-static const char *phase_names[] = {"getattr", "create", "stat", "read", "remove", "write"};
+enum workload { W_GETATTR, W_NULL, W_MD, W_IO };
+enum phase { P_GETATTR, P_CREATE, P_STAT, P_READ, P_REMOVE, P_WRITE, P_NULL };
+static const char *phase_names[] = {"getattr", "create", "stat", "read", "remove", "write", "null"};
 
 static struct {
 	enum workload workload;
@@ -197,8 +198,8 @@ static void rpc_done(struct rpc_context *rpc, int status, void *data, void *priv
 		fail(w, phase_names[w->phase], status == RPC_STATUS_ERROR ? (char *)data : "cancelled");
 		return;
 	}
-	/* Every NFSv3 result starts with nfsstat3. */
-	int nfsstat = *(int *)data;
+	/* Every NFSv3 result but NULL's (which has none) starts with nfsstat3. */
+	int nfsstat = w->phase == P_NULL ? NFS3_OK : *(int *)data;
 	if (nfsstat != NFS3_OK) {
 		char msg[64];
 		snprintf(msg, sizeof msg, "nfsstat3 %d", nfsstat);
@@ -304,6 +305,9 @@ static void issue(struct worker *w, struct req *r)
 		rc = rpc_nfs3_getattr_async(w->rpc, rpc_done, &a, r);
 		break;
 	}
+	case P_NULL:
+		rc = rpc_nfs3_null_async(w->rpc, rpc_done, r);
+		break;
 	case P_CREATE: {
 		CREATE3args a = {0};
 		snprintf(r->name, sizeof r->name, "t%d.f%" PRIu64, w->id, r->index);
@@ -367,6 +371,7 @@ static void run_phase(struct worker *w)
 	w->inflight = 0;
 	switch (w->phase) {
 	case P_GETATTR:
+	case P_NULL:
 		w->limit = cfg.ops ? cfg.ops : UINT64_MAX;
 		break;
 	case P_CREATE:
@@ -457,6 +462,7 @@ static void setup(struct worker *w)
 	char path[600];
 	switch (cfg.workload) {
 	case W_GETATTR:
+	case W_NULL:
 		snprintf(path, sizeof path, "/%s/getattr.t%d", cfg.prefix, w->id);
 		if (nfs_creat(w->nfs, path, 0644, &w->file) != 0)
 			die("create %s: %s", path, nfs_get_error(w->nfs));
@@ -506,7 +512,7 @@ static void setup(struct worker *w)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: nfsx-bench-libnfs --workload getattr|md|io --server HOST --export PATH "
+	fprintf(stderr, "usage: nfsx-bench-libnfs --workload getattr|null|md|io --server HOST --export PATH "
 			"--prefix DIR [--threads T] [--qd Q] [--duration S] [--ops N] [--files F] "
 			"[--file-size B] [--shared-dir] [--rw read|write|randread|randwrite] [--bs B] "
 			"[--size B] [--seed N] [--verify] [--server-pid PID]\n");
@@ -563,6 +569,9 @@ int main(int argc, char **argv)
 	if (!strcmp(workload, "getattr")) {
 		cfg.workload = W_GETATTR;
 		phases[phase_count++] = P_GETATTR;
+	} else if (!strcmp(workload, "null")) {
+		cfg.workload = W_NULL;
+		phases[phase_count++] = P_NULL;
 	} else if (!strcmp(workload, "md")) {
 		cfg.workload = W_MD;
 		phases[phase_count++] = P_CREATE;
@@ -683,7 +692,7 @@ int main(int argc, char **argv)
 	/* Best-effort cleanup of what the run made. */
 	for (int i = 0; i < cfg.threads; i++) {
 		struct worker *w = &workers[i];
-		if (cfg.workload == W_GETATTR) {
+		if (cfg.workload == W_GETATTR || cfg.workload == W_NULL) {
 			snprintf(path, sizeof path, "/%s/getattr.t%d", cfg.prefix, i);
 			nfs_close(w->nfs, w->file);
 			nfs_unlink(setup_nfs, path);

@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     name = "nfsx-bench",
     version,
     about = "Load generator for NFSv3 clients: nfsx, and libnfs side by side",
-    long_about = "Load generator for NFSv3 clients. `getattr`, `md` and `io` run a workload \
+    long_about = "Load generator for NFSv3 clients. `getattr`, `null`, `md` and `io` run a workload \
                   through nfsx; `compare <workload>` runs the same workload through libnfs and \
                   nfsx, alternating, and prints each metric with the ratio nfsx/libnfs \
                   (`--with nfs3_client` adds the Rust crate nfs3_client and nfsx/nfs3_client)."
@@ -21,6 +21,9 @@ pub struct Cli {
 pub enum Command {
     /// GETATTRs on one file at queue depth --qd per thread (pure RPC rate).
     Getattr(Opts),
+    /// NULL calls at queue depth --qd per thread: the RPC round trip with nothing to do, the
+    /// floor GETATTR's latency is measured against.
+    Null(Opts),
     /// mdtest-like phases: create --files files per thread, stat, read (with --file-size), remove.
     Md(Opts),
     /// fio-like sequential or random reads or writes of --bs blocks over a --size file per thread.
@@ -51,6 +54,7 @@ pub struct DriverOpts {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Workload {
     Getattr,
+    Null,
     Md,
     Io,
 }
@@ -59,6 +63,7 @@ impl Workload {
     pub fn name(self) -> &'static str {
         match self {
             Workload::Getattr => "getattr",
+            Workload::Null => "null",
             Workload::Md => "md",
             Workload::Io => "io",
         }

@@ -331,6 +331,7 @@ pub fn compare(c: &CompareOpts) -> Result<(), String> {
 fn main_phase(c: &CompareOpts) -> &'static str {
     match c.workload {
         Workload::Getattr => "getattr",
+        Workload::Null => "null",
         Workload::Md => "create",
         Workload::Io if c.opts.rw.is_read() => "read",
         Workload::Io => "write",

@@ -77,6 +77,7 @@ fn main() -> ExitCode {
     let nfsx = |w: Workload, o: &Opts| run_one(o, |emit| workloads::run(w, o, emit));
     let result = match &cli.command {
         Command::Getattr(o) => nfsx(Workload::Getattr, o),
+        Command::Null(o) => nfsx(Workload::Null, o),
         Command::Md(o) => nfsx(Workload::Md, o),
         Command::Io(o) => nfsx(Workload::Io, o),
         Command::Compare(c) => compare::compare(c),

@@ -204,6 +204,7 @@ impl Group {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Op {
     Getattr,
+    Null,
     Write,
     Read,
 }
@@ -277,6 +278,7 @@ async fn measure(
     // (name, operation, timed, verifies), as in the nfsx driver (workloads/io.rs).
     let specs: Vec<(&str, Op, bool, bool)> = match workload {
         Workload::Getattr => vec![("getattr", Op::Getattr, true, false)],
+        Workload::Null => vec![("null", Op::Null, true, false)],
         _ if o.rw.is_read() => vec![("layout", Op::Write, false, false), ("read", Op::Read, true, true)],
         _ if o.verify => vec![("write", Op::Write, true, false), ("read", Op::Read, false, true)],
         _ => vec![("write", Op::Write, true, false)],
@@ -295,7 +297,7 @@ async fn measure(
         let mut handles = Vec::new();
         for (k, (group, group_conns)) in groups.iter().zip(conns.drain(..)).enumerate() {
             let limit = match op {
-                Op::Getattr => o.ops.unwrap_or(u64::MAX),
+                Op::Getattr | Op::Null => o.ops.unwrap_or(u64::MAX),
                 Op::Write => group.order.len() as u64,
                 Op::Read => written[k],
             };
@@ -457,6 +459,10 @@ async fn drive(
         let bytes = match op {
             Op::Getattr => {
                 ok("GETATTR", call("GETATTR", conn.getattr(&getattr)).await?)?;
+                0
+            }
+            Op::Null => {
+                call("NULL", conn.null()).await?;
                 0
             }
             Op::Write => {

@@ -111,6 +111,40 @@ fn getattr_prints_one_json_object_per_phase() {
 }
 
 #[test]
+fn null_measures_the_round_trip_floor_in_every_client() {
+    let out = bench(&["null", "--url", &server().mem_url, "--qd", "1", "--ops", "200", "--json"]);
+    let v = phases(&out);
+    assert_eq!(v.len(), 1);
+    check_fields(&v[0]);
+    assert_eq!(v[0]["phase"], "null");
+    assert_eq!(v[0]["ops"], 200);
+    let out = bench(&[
+        "compare",
+        "null",
+        "--url",
+        &server().mem_url,
+        "--runs",
+        "1",
+        "--ops",
+        "200",
+        "--with",
+        "nfs3_client",
+        "--json",
+    ]);
+    if cfg!(not(has_libnfs)) {
+        assert!(!out.status.success());
+        return;
+    }
+    let v = phases(&out);
+    let clients: Vec<&str> = v.iter().filter_map(|p| p["client"].as_str()).collect();
+    assert_eq!(clients, ["libnfs", "nfs3_client", "nfsx"]);
+    for run in v.iter().filter(|p| p.get("client").is_some()) {
+        assert_eq!(run["phase"], "null", "{run}");
+        assert_eq!(run["ops"], 200, "{run}");
+    }
+}
+
+#[test]
 fn md_runs_every_phase_and_verifies_reads() {
     let out = bench(&[
         "md",

@@ -252,7 +252,7 @@ pub fn parameters(workload: Workload, o: &Opts) -> Map<String, Value> {
     p.insert("qd".into(), json!(o.qd));
     p.insert("duration_s".into(), json!(o.duration));
     match workload {
-        Workload::Getattr => {
+        Workload::Getattr | Workload::Null => {
             p.insert("ops".into(), json!(o.ops));
         }
         Workload::Md => {
@@ -282,7 +282,8 @@ pub fn run(
     let prefix = run_prefix("nfsx");
     let setup = mount(&o.url)?;
     let (specs, mut works): Setup = match workload {
-        Workload::Getattr => getattr::setup(&setup, o, &prefix)?,
+        Workload::Getattr => getattr::setup(&setup, o, &prefix, getattr::Call::Getattr)?,
+        Workload::Null => getattr::setup(&setup, o, &prefix, getattr::Call::Null)?,
         Workload::Md => md::setup(&setup, o, &prefix)?,
         Workload::Io => io::setup(&setup, o, &prefix)?,
     };

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::proto::nfs3::{Failed, Procedure, WriteArgs};
+use crate::proto::nfs3::{Failed, Null, Procedure, WriteArgs};
 use crate::proto::{NFS_PROGRAM, NFS_VERSION};
 use crate::{Error, Result};
 
@@ -69,6 +69,11 @@ impl BatchReply {
             Err(Failed { status, .. }) => Err(Error::Nfs { procedure: P::NAME, status }),
         };
         result
+    }
+
+    /// The outcome of a [`Batch::submit_null`]: NULL has no result, only an RPC-level answer.
+    pub fn accept_null(self) -> Result<()> {
+        self.reply.map(drop)
     }
 
     /// Whether the call came back at the RPC level (its status is still to be decoded).
@@ -132,6 +137,13 @@ impl<'a> Batch<'a> {
     pub fn submit<P: Procedure>(&mut self, args: &P::Args<'_>, tag: u64) -> Result<()> {
         let slot = self.take_slot()?;
         let call = self.client.inner.nfs.encode(NFS_PROGRAM, NFS_VERSION, P::NUMBER, P::NAME, args, &[]);
+        self.launch(slot, call, tag)
+    }
+
+    /// Queues the NULL procedure (a round trip that does nothing: liveness, latency floor).
+    pub fn submit_null(&mut self, tag: u64) -> Result<()> {
+        let slot = self.take_slot()?;
+        let call = self.client.inner.nfs.encode(NFS_PROGRAM, NFS_VERSION, Null::NUMBER, Null::NAME, &(), &[]);
         self.launch(slot, call, tag)
     }
 
