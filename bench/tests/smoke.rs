@@ -67,6 +67,20 @@ fn bench(args: &[&str]) -> Output {
     child.wait_with_output().expect("output")
 }
 
+/// `nfsx-bench compare WORKLOAD --url URL --runs 1 ARGS --with nfs3_client --json`; `None`
+/// (after checking that it failed) where the bench was built without libnfs.
+fn compare_with_nfs3_client(workload: &str, url: &str, args: &[&str]) -> Option<Output> {
+    let mut all = vec!["compare", workload, "--url", url, "--runs", "1"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--with", "nfs3_client", "--json"]);
+    let out = bench(&all);
+    if cfg!(not(has_libnfs)) {
+        assert!(!out.status.success());
+        return None;
+    }
+    Some(out)
+}
+
 fn phases(out: &Output) -> Vec<Value> {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "nfsx-bench failed: {}\n{stdout}", String::from_utf8_lossy(&out.stderr));
@@ -118,23 +132,7 @@ fn null_measures_the_round_trip_floor_in_every_client() {
     check_fields(&v[0]);
     assert_eq!(v[0]["phase"], "null");
     assert_eq!(v[0]["ops"], 200);
-    let out = bench(&[
-        "compare",
-        "null",
-        "--url",
-        &server().mem_url,
-        "--runs",
-        "1",
-        "--ops",
-        "200",
-        "--with",
-        "nfs3_client",
-        "--json",
-    ]);
-    if cfg!(not(has_libnfs)) {
-        assert!(!out.status.success());
-        return;
-    }
+    let Some(out) = compare_with_nfs3_client("null", &server().mem_url, &["--ops", "200"]) else { return };
     let v = phases(&out);
     let clients: Vec<&str> = v.iter().filter_map(|p| p["client"].as_str()).collect();
     assert_eq!(clients, ["libnfs", "nfs3_client", "nfsx"]);
@@ -239,27 +237,13 @@ fn a_sweep_reports_each_point_and_plots_all_three_clients() {
     std::fs::create_dir_all(&dir).unwrap();
     let svg = dir.join("sweep.svg");
     let url = &server().mem_url;
-    let out = bench(&[
-        "compare",
+    let Some(out) = compare_with_nfs3_client(
         "getattr",
-        "--url",
         url,
-        "--runs",
-        "1",
-        "--ops",
-        "100",
-        "--sweep",
-        "qd=1,4",
-        "--plot",
-        svg.to_str().unwrap(),
-        "--with",
-        "nfs3_client",
-        "--json",
-    ]);
-    if cfg!(not(has_libnfs)) {
-        assert!(!out.status.success());
+        &["--ops", "100", "--sweep", "qd=1, 4", "--plot", svg.to_str().unwrap()],
+    ) else {
         return;
-    }
+    };
     let points: Vec<Value> = phases(&out).into_iter().filter(|p| p.get("sweep").is_some()).collect();
     let values: Vec<u64> = points.iter().filter_map(|p| p["value"].as_u64()).collect();
     assert_eq!(values, [1, 4], "{points:?}");
@@ -279,25 +263,7 @@ fn a_sweep_reports_each_point_and_plots_all_three_clients() {
 #[test]
 fn compare_getattr_with_nfs3_client() {
     let url = &server().mem_url;
-    let out = bench(&[
-        "compare",
-        "getattr",
-        "--url",
-        url,
-        "--runs",
-        "1",
-        "--qd",
-        "4",
-        "--ops",
-        "200",
-        "--with",
-        "nfs3_client",
-        "--json",
-    ]);
-    if cfg!(not(has_libnfs)) {
-        assert!(!out.status.success());
-        return;
-    }
+    let Some(out) = compare_with_nfs3_client("getattr", url, &["--qd", "4", "--ops", "200"]) else { return };
     let v = phases(&out);
     let runs: Vec<&Value> = v.iter().filter(|p| p.get("client").is_some()).collect();
     let clients: Vec<&str> = runs.iter().filter_map(|p| p["client"].as_str()).collect();
@@ -318,32 +284,13 @@ fn compare_getattr_with_nfs3_client() {
 #[test]
 fn compare_io_read_verify_with_nfs3_client() {
     let url = &server().vfs_url;
-    let out = bench(&[
-        "compare",
+    let Some(out) = compare_with_nfs3_client(
         "io",
-        "--url",
         url,
-        "--rw",
-        "read",
-        "--bs",
-        "128K",
-        "--size",
-        "2M",
-        "--qd",
-        "4",
-        "--duration",
-        "1",
-        "--runs",
-        "1",
-        "--verify",
-        "--with",
-        "nfs3_client",
-        "--json",
-    ]);
-    if cfg!(not(has_libnfs)) {
-        assert!(!out.status.success());
+        &["--rw", "read", "--bs", "128K", "--size", "2M", "--qd", "4", "--duration", "1", "--verify"],
+    ) else {
         return;
-    }
+    };
     let v = phases(&out);
     let peer: Vec<&Value> = v.iter().filter(|p| p["client"] == "nfs3_client").collect();
     let names: Vec<&str> = peer.iter().filter_map(|p| p["phase"].as_str()).collect();
@@ -359,25 +306,7 @@ fn compare_io_read_verify_with_nfs3_client() {
 #[test]
 fn compare_leaves_nfs3_client_out_where_it_cannot() {
     let url = &server().mem_url;
-    let out = bench(&[
-        "compare",
-        "md",
-        "--url",
-        url,
-        "--runs",
-        "1",
-        "--files",
-        "3",
-        "--qd",
-        "2",
-        "--with",
-        "nfs3_client",
-        "--json",
-    ]);
-    if cfg!(not(has_libnfs)) {
-        assert!(!out.status.success());
-        return;
-    }
+    let Some(out) = compare_with_nfs3_client("md", url, &["--files", "3", "--qd", "2"]) else { return };
     let v = phases(&out);
     assert!(v.iter().all(|p| p["client"] != "nfs3_client"));
     let summary = v.iter().find(|p| p.get("metric").is_some()).expect("a summary");
