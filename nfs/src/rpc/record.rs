@@ -135,10 +135,30 @@ impl RecordReader {
             return Err(RecordError::TooLarge { len: total, max: self.max_record_len });
         }
         if self.record.capacity() - self.record.len() < len {
-            self.record.reserve(len.max(RECORD_ARENA_LEN));
+            if self.record.is_empty() {
+                // A new record: the arena is reused in place when no view of it is left, else
+                // replaced by one just large enough (`reserve` could double a large one).
+                let wanted = len.max(RECORD_ARENA_LEN);
+                if !self.record.try_reclaim(wanted) {
+                    self.record = BytesMut::with_capacity(wanted);
+                }
+            } else {
+                self.grow_record(total);
+            }
         }
         self.fragment_remaining = len;
         Ok(())
+    }
+
+    /// Makes room for a record that arrives in several fragments to reach `total` bytes:
+    /// doubling, so many small fragments cost few copies, but never past the maximum record, so
+    /// reassembly holds at most the old and the new buffer, each at most that maximum (a
+    /// `BytesMut::reserve` would double past it).
+    fn grow_record(&mut self, total: usize) {
+        let capacity = total.max(2 * self.record.capacity()).min(self.max_record_len.max(total));
+        let mut grown = BytesMut::with_capacity(capacity);
+        grown.extend_from_slice(&self.record);
+        self.record = grown;
     }
 }
 
