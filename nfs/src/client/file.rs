@@ -301,20 +301,20 @@ impl File {
                 let wanted = (len - start).min(rsize);
                 let args =
                     ReadArgs { file: self.fh.as_fh(), offset: offset + start as u64, count: wanted as u32 };
-                match self.client.start::<nfs3::Read>(&args) {
+                let started = match self.client.start::<nfs3::Read>(&args) {
+                    // Nothing of ours on its way: wait for a buffer to come back, unless the
+                    // buffers in use are this read's own views.
+                    Err(Error::ReceiveBuffersBusy { limit })
+                        if window.is_empty() && !(keeps_buffers && kept >= limit) =>
+                    {
+                        self.client.start_waiting::<nfs3::Read>(&args)
+                    }
+                    started => started,
+                };
+                match started {
                     Ok(inflight) => window.push((inflight, start, wanted)),
                     // Back-pressure: first take in the pieces already on their way.
                     Err(Error::ReceiveBuffersBusy { .. }) if !window.is_empty() => break,
-                    Err(e @ Error::ReceiveBuffersBusy { limit }) => {
-                        if keeps_buffers && kept >= limit {
-                            return Err(e);
-                        }
-                        let deadline = self.client.inner.nfs.receive_buffer_deadline();
-                        if !self.client.inner.nfs.wait_for_receive_buffer(deadline) {
-                            return Err(e);
-                        }
-                        continue;
-                    }
                     Err(e) => return Err(e),
                 }
                 start += wanted;
