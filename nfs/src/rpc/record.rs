@@ -153,9 +153,9 @@ impl RecordReader {
     /// Makes room for a record that arrives in several fragments to reach `total` bytes:
     /// doubling, so many small fragments cost few copies, but never past the maximum record, so
     /// reassembly holds at most the old and the new buffer, each at most that maximum (a
-    /// `BytesMut::reserve` would double past it).
+    /// `BytesMut::reserve` would double past it). `total` is within the maximum: checked first.
     fn grow_record(&mut self, total: usize) {
-        let capacity = total.max(2 * self.record.capacity()).min(self.max_record_len.max(total));
+        let capacity = total.max(2 * self.record.capacity()).min(self.max_record_len);
         let mut grown = BytesMut::with_capacity(capacity);
         grown.extend_from_slice(&self.record);
         self.record = grown;
