@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
-use crate::EXIT_FAILURE;
+use crate::{EXIT_FAILURE, FSTYPE};
 
 /// Longest wait for the child to mount: covers a soft mount's retries on a slow server.
 const MOUNT_WAIT: Duration = Duration::from_secs(180);
@@ -107,14 +107,14 @@ pub fn start_detached(mountpoint: &Path) -> ExitCode {
                 return ExitCode::from(EXIT_FAILURE);
             }
         }
-        if is_mounted(mountpoint, Some("fuse.nfsx")) {
+        if is_mounted(mountpoint, Some(FSTYPE)) {
             return ExitCode::SUCCESS;
         }
         if start.elapsed() > MOUNT_WAIT {
             log!("mount.nfsx: no mount after {}s; giving up", MOUNT_WAIT.as_secs());
             let _ = child.kill();
             let _ = child.wait();
-            if is_mounted(mountpoint, Some("fuse.nfsx")) {
+            if is_mounted(mountpoint, Some(FSTYPE)) {
                 lazy_unmount(mountpoint);
             }
             return ExitCode::from(EXIT_FAILURE);

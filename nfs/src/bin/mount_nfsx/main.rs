@@ -41,11 +41,14 @@ use std::sync::{Arc, OnceLock};
 
 use clap::Parser;
 use fuser::{Config, MountOption, Session, SessionACL};
+use nix::errno::Errno;
 use nix::sys::signal::{SigSet, Signal};
 
 /// mount(8)'s exit codes: bad usage, and a mount that failed.
 const EXIT_USAGE: u8 = 1;
 const EXIT_FAILURE: u8 = 32;
+/// The file system type mountinfo shows for our mounts.
+const FSTYPE: &str = "fuse.nfsx";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -195,10 +198,20 @@ fn run(opts: options::Options, mountpoint: &Path) -> Result<(), String> {
         .spawn(move || daemon::abandon_calls_on_forced_unmount(fuse, &watched.1, &watched.0))
         .map_err(|e| format!("cannot start the abort watcher: {e}"))?;
     let served = session.run();
+    // After `umount -f` the session's own unmount can find the mount still busy: the process
+    // whose call the abort failed may not have left it yet. The connection is dead; detach it.
+    if daemon::is_mounted(mountpoint, Some(FSTYPE)) {
+        daemon::lazy_unmount(mountpoint);
+    }
     // Unmounted: the session committed open files (destroy); tell MOUNT we are gone, unless a
     // forced unmount gave up on the server.
     if !(watcher.is_finished() && watcher.join().unwrap_or(false)) {
         let _ = client.umount();
     }
-    served.map_err(|e| format!("FUSE session: {e}"))
+    match served {
+        // The kernel reports the end of a connection as ENODEV, or as ECONNABORTED to a worker
+        // that was taking a request as it ended (a lazy unmount, say); fuser knows only ENODEV.
+        Err(e) if e.raw_os_error() == Some(Errno::ECONNABORTED as i32) => Ok(()),
+        served => served.map_err(|e| format!("FUSE session: {e}")),
+    }
 }
