@@ -30,6 +30,11 @@ pub enum Command {
     Io(Opts),
     /// The same workload through libnfs and nfsx, alternating A/B --runs times.
     Compare(CompareOpts),
+    /// No server: the CPU each kernel interface (write/read, io_uring SEND, SEND_ZC, RECV,
+    /// READ_FIXED into a registered buffer) costs per MiB through one loopback TCP connection,
+    /// against a memcpy of the same data. The evidence behind the data path's choice of calls.
+    #[command(name = "kernel-io")]
+    KernelIo(KernelIoOpts),
     /// The driver `compare --with nfs3_client` runs: getattr or io through the nfs3_client crate.
     #[command(name = "nfs3-client-driver", hide = true)]
     Nfs3ClientDriver(DriverOpts),
@@ -93,6 +98,27 @@ impl Rw {
     pub fn is_random(self) -> bool {
         matches!(self, Rw::Randread | Rw::Randwrite)
     }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct KernelIoOpts {
+    /// Bytes per message (one send, or one message received whole). K, M, G suffixes.
+    #[arg(long, default_value = "1M", value_parser = parse_message_len)]
+    pub message: u64,
+    /// Bytes moved by each operation per run. K, M, G suffixes.
+    #[arg(long, default_value = "1G", value_parser = parse_size)]
+    pub size: u64,
+    /// Runs of every operation, alternating; the median is shown.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub runs: u32,
+}
+
+fn parse_message_len(s: &str) -> Result<u64, String> {
+    let n = parse_size(s)?;
+    if !(4096..=64 << 20).contains(&n) {
+        return Err(format!("--message must be between 4K and 64M: {s}"));
+    }
+    Ok(n)
 }
 
 /// Options every workload takes.

@@ -10,6 +10,9 @@
 //!  table / --json / --plot (with --sweep)
 //! ```
 //!
+//! `nfsx-bench kernel-io` needs no server: it measures the kernel's send and receive calls on
+//! loopback (`kernel_io`).
+//!
 //! Modules: `cli` (options), `workloads` (the nfsx driver: getattr, md, io), `nfs3_driver`
 //! (the nfs3_client driver: getattr, io), `child` (runs a driver as a child with a deadline),
 //! `stats` (rusage, server CPU, HDR histograms, results), `report` (table), `compare` (A/B runs
@@ -19,6 +22,7 @@
 mod child;
 mod cli;
 mod compare;
+mod kernel_io;
 mod nfs3_driver;
 mod pattern;
 mod plot;
@@ -81,6 +85,7 @@ fn main() -> ExitCode {
         Command::Md(o) => nfsx(Workload::Md, o),
         Command::Io(o) => nfsx(Workload::Io, o),
         Command::Compare(c) => compare::compare(c),
+        Command::KernelIo(k) => kernel_io::run(k),
         Command::Nfs3ClientDriver(d) => {
             // Exit codes tell `compare` what to do: CANNOT_EXIT leaves nfs3_client out, BAD_DATA_EXIT
             // (it read back something else than it wrote) fails the comparison.

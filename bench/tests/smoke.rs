@@ -44,13 +44,18 @@ fn server() -> &'static Server {
     })
 }
 
-/// Runs nfsx-bench with a deadline, so a hang fails the test instead of blocking it.
+/// Runs nfsx-bench against the test server with a deadline, so a hang fails the test instead of
+/// blocking it.
 fn bench(args: &[&str]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_nfsx-bench"));
     cmd.args(args).env_remove("NFSX_GANESHA_PID");
     if let Some(pid) = &server().pid {
         cmd.env("NFSX_GANESHA_PID", pid);
     }
+    within_deadline(cmd, args)
+}
+
+fn within_deadline(mut cmd: Command, args: &[&str]) -> Output {
     let mut child = cmd
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -334,6 +339,39 @@ fn nfs3_client_driver_fails_clearly() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(4), "{stderr}");
     assert!(stderr.contains("nfs3_client cannot run this") && stderr.contains("wtmax"), "{stderr}");
+}
+
+#[test]
+fn kernel_io_measures_every_operation_without_a_server() {
+    let args = ["kernel-io", "--size", "16M", "--message", "256K", "--runs", "1"];
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nfsx-bench"));
+    cmd.args(args);
+    let out = within_deadline(cmd, &args);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("memcpy of the same data costs"), "{stdout}");
+    let uring = nfsx_core::ring::probe_uring().is_ok();
+    let wanted: &[&str] = if uring {
+        &[
+            "write(2)",
+            "io_uring SEND ",
+            "io_uring SEND_ZC ",
+            "SEND_ZC, registered",
+            "read(2)",
+            "io_uring RECV",
+            "READ_FIXED",
+        ]
+    } else {
+        &["write(2)", "read(2)"]
+    };
+    for name in wanted {
+        let row =
+            stdout.lines().find(|l| l.contains(name)).unwrap_or_else(|| panic!("no {name} row:\n{stdout}"));
+        let cpu: f64 =
+            row.split_whitespace().rev().nth(2).and_then(|v| v.parse().ok()).expect("a CPU figure");
+        assert!(cpu > 0.0, "{row}");
+    }
+    fails_clearly(&["kernel-io", "--message", "1K"], "--message");
 }
 
 fn fails_clearly(args: &[&str], needle: &str) {

@@ -49,6 +49,7 @@
 
 mod epoll;
 mod eventfd;
+pub mod transfer;
 mod uring;
 
 use std::collections::HashMap;

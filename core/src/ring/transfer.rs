@@ -1,0 +1,269 @@
+//! What each kernel interface costs to move bulk data through one TCP connection on loopback:
+//! plain system calls against io_uring's SEND, SEND_ZC (zero-copy, also from a registered
+//! buffer), RECV and READ_FIXED (into a registered buffer). The data path chooses its
+//! operations from these figures (`nfsx-bench kernel-io` prints them); the peer is a plain
+//! thread in the same process, so what loopback charges to the sender for the receiver's side
+//! (and the reverse) is counted as it would be against a server on the same host.
+
+use std::io::{self, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use io_uring::{cqueue, opcode, types, IoUring};
+use memmap2::MmapMut;
+
+/// How the measured thread sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendOp {
+    /// write(2), the way the data path sends today.
+    Write,
+    Send,
+    /// SEND_ZC: the kernel sends from the pages themselves and says (a second completion)
+    /// when it no longer needs them.
+    SendZc,
+    /// SEND_ZC from a buffer registered with the ring (no page pinning per send).
+    SendZcFixed,
+}
+
+/// How the measured thread receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecvOp {
+    /// read(2), the way the data path receives today.
+    Read,
+    Recv,
+    /// READ_FIXED on the socket into a buffer registered with the ring.
+    ReadFixed,
+}
+
+impl SendOp {
+    pub const ALL: [SendOp; 4] = [SendOp::Write, SendOp::Send, SendOp::SendZc, SendOp::SendZcFixed];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SendOp::Write => "write(2)",
+            SendOp::Send => "io_uring SEND",
+            SendOp::SendZc => "io_uring SEND_ZC",
+            SendOp::SendZcFixed => "io_uring SEND_ZC, registered buffer",
+        }
+    }
+}
+
+impl RecvOp {
+    pub const ALL: [RecvOp; 3] = [RecvOp::Read, RecvOp::Recv, RecvOp::ReadFixed];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RecvOp::Read => "read(2)",
+            RecvOp::Recv => "io_uring RECV",
+            RecvOp::ReadFixed => "io_uring READ_FIXED, registered buffer",
+        }
+    }
+}
+
+/// One measurement: `bytes` moved in `elapsed`, costing the measured side `cpu` (its thread,
+/// plus any io_uring worker threads; the peer's own time is not counted).
+#[derive(Debug, Clone, Copy)]
+pub struct TransferCost {
+    pub bytes: u64,
+    pub elapsed: Duration,
+    pub cpu: Duration,
+}
+
+impl TransferCost {
+    /// CPU microseconds per MiB moved.
+    pub fn cpu_us_per_mib(&self) -> f64 {
+        self.cpu.as_secs_f64() * 1e6 / (self.bytes as f64 / (1 << 20) as f64)
+    }
+
+    pub fn mib_per_s(&self) -> f64 {
+        self.bytes as f64 / (1 << 20) as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+/// Sends `total` bytes in messages of `message_len` (each sent whole before the next) to a
+/// peer thread that reads and discards them.
+pub fn measure_send(op: SendOp, message_len: usize, total: u64) -> io::Result<TransferCost> {
+    let (mut ours, mut peer) = loopback_pair()?;
+    let sink = std::thread::spawn(move || {
+        let started = thread_cpu();
+        let mut scratch = vec![0u8; 1 << 20];
+        while peer.read(&mut scratch)? > 0 {}
+        Ok::<Duration, io::Error>(thread_cpu().saturating_sub(started))
+    });
+    let mut buffer = MmapMut::map_anon(message_len)?;
+    buffer.fill(0x5a);
+    let mut ring = IoUring::new(8)?;
+    let fixed = op == SendOp::SendZcFixed;
+    if fixed {
+        register(&ring, &mut buffer)?;
+    }
+    let messages = total.div_ceil(message_len as u64);
+    let cpu_before = process_cpu();
+    let started = Instant::now();
+    for _ in 0..messages {
+        match op {
+            SendOp::Write => ours.write_all(&buffer)?,
+            SendOp::Send | SendOp::SendZc | SendOp::SendZcFixed => {
+                let mut sent = 0;
+                while sent < buffer.len() {
+                    let rest = &buffer[sent..];
+                    let fd = types::Fd(ours.as_raw_fd());
+                    let len = rest.len().min(u32::MAX as usize) as u32;
+                    let entry = match op {
+                        SendOp::Send => opcode::Send::new(fd, rest.as_ptr(), len).build(),
+                        _ => {
+                            opcode::SendZc::new(fd, rest.as_ptr(), len).buf_index(fixed.then_some(0)).build()
+                        }
+                    };
+                    // SAFETY: `buffer` (registered with this ring when `fixed`) outlives the
+                    // operation: `complete` returns only once the kernel has reported the send
+                    // and, for SEND_ZC, that it is done with the pages.
+                    sent += unsafe { complete(&mut ring, &entry, op != SendOp::Send) }?;
+                }
+            }
+        }
+    }
+    ours.shutdown(std::net::Shutdown::Write)?;
+    let peer_cpu = sink.join().map_err(|_| io::Error::other("the sink thread panicked"))??;
+    let elapsed = started.elapsed();
+    let cpu = process_cpu().saturating_sub(cpu_before).saturating_sub(peer_cpu);
+    Ok(TransferCost { bytes: messages * message_len as u64, elapsed, cpu })
+}
+
+/// Receives `total` bytes, sent by a peer thread in messages of `message_len`, into one buffer
+/// of that size (filled whole, message by message).
+pub fn measure_recv(op: RecvOp, message_len: usize, total: u64) -> io::Result<TransferCost> {
+    let (mut ours, mut peer) = loopback_pair()?;
+    let messages = total.div_ceil(message_len as u64);
+    let source = std::thread::spawn(move || {
+        let started = thread_cpu();
+        let data = vec![0x5au8; message_len];
+        for _ in 0..messages {
+            peer.write_all(&data)?;
+        }
+        Ok::<Duration, io::Error>(thread_cpu().saturating_sub(started))
+    });
+    let mut buffer = MmapMut::map_anon(message_len)?;
+    let mut ring = IoUring::new(8)?;
+    if op == RecvOp::ReadFixed {
+        register(&ring, &mut buffer)?;
+    }
+    let cpu_before = process_cpu();
+    let started = Instant::now();
+    let mut received = 0u64;
+    'messages: for _ in 0..messages {
+        let mut filled = 0;
+        while filled < buffer.len() {
+            let rest = &mut buffer[filled..];
+            let got = match op {
+                RecvOp::Read => ours.read(rest)?,
+                RecvOp::Recv | RecvOp::ReadFixed => {
+                    let fd = types::Fd(ours.as_raw_fd());
+                    let len = rest.len().min(u32::MAX as usize) as u32;
+                    let entry = match op {
+                        RecvOp::Recv => opcode::Recv::new(fd, rest.as_mut_ptr(), len).build(),
+                        _ => opcode::ReadFixed::new(fd, rest.as_mut_ptr(), len, 0).build(),
+                    };
+                    // SAFETY: `buffer` (registered with this ring for READ_FIXED) outlives the
+                    // operation, whose completion `complete` waits for.
+                    unsafe { complete(&mut ring, &entry, false) }?
+                }
+            };
+            if got == 0 {
+                break 'messages;
+            }
+            filled += got;
+            received += got as u64;
+        }
+    }
+    let elapsed = started.elapsed();
+    let cpu = process_cpu().saturating_sub(cpu_before);
+    let peer_cpu = source.join().map_err(|_| io::Error::other("the source thread panicked"))??;
+    Ok(TransferCost { bytes: received, elapsed, cpu: cpu.saturating_sub(peer_cpu) })
+}
+
+fn loopback_pair() -> io::Result<(TcpStream, TcpStream)> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let ours = TcpStream::connect(listener.local_addr()?)?;
+    let (peer, _) = listener.accept()?;
+    ours.set_nodelay(true)?;
+    Ok((ours, peer))
+}
+
+fn register(ring: &IoUring, buffer: &mut MmapMut) -> io::Result<()> {
+    let iovec = libc::iovec { iov_base: buffer.as_mut_ptr().cast(), iov_len: buffer.len() };
+    // SAFETY: the mapping outlives the ring: both are locals of the measuring function, the
+    // ring declared after the buffer and so dropped (unregistering it) first.
+    unsafe { ring.submitter().register_buffers(&[iovec]) }
+}
+
+/// Submits `entry`, waits for its completion (and, with `zero_copy`, for the notification that
+/// the kernel let go of the memory), and returns its byte count.
+///
+/// # Safety
+///
+/// The memory `entry` names must stay valid until this returns.
+unsafe fn complete(
+    ring: &mut IoUring,
+    entry: &io_uring::squeue::Entry,
+    zero_copy: bool,
+) -> io::Result<usize> {
+    // SAFETY: the caller keeps the memory valid until this returns, and this returns only
+    // after the completions that end the kernel's use of it.
+    unsafe { ring.submission().push(entry) }.map_err(|_| io::Error::other("submission queue full"))?;
+    let mut result = None;
+    let mut notified = !zero_copy;
+    while result.is_none() || !notified {
+        ring.submit_and_wait(1)?;
+        for done in ring.completion() {
+            if cqueue::notif(done.flags()) {
+                notified = true;
+                continue;
+            }
+            if !cqueue::more(done.flags()) {
+                notified = true;
+            }
+            result = Some(done.result());
+        }
+    }
+    match result {
+        Some(n) if n >= 0 => Ok(n as usize),
+        Some(e) => Err(io::Error::from_raw_os_error(-e)),
+        None => Err(io::Error::other("no completion")),
+    }
+}
+
+fn thread_cpu() -> Duration {
+    clock(libc::CLOCK_THREAD_CPUTIME_ID)
+}
+
+fn process_cpu() -> Duration {
+    clock(libc::CLOCK_PROCESS_CPUTIME_ID)
+}
+
+fn clock(id: libc::clockid_t) -> Duration {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid timespec for the call to fill.
+    unsafe { libc::clock_gettime(id, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[cfg_attr(miri, ignore = "sockets and io_uring are outside Miri")]
+    fn every_operation_moves_every_byte() {
+        let uring = crate::ring::probe_uring().is_ok();
+        for op in SendOp::ALL.into_iter().filter(|op| uring || *op == SendOp::Write) {
+            let cost = measure_send(op, 64 << 10, 1 << 20).unwrap();
+            assert_eq!(cost.bytes, 1 << 20, "{}", op.name());
+        }
+        for op in RecvOp::ALL.into_iter().filter(|op| uring || *op == RecvOp::Read) {
+            let cost = measure_recv(op, 64 << 10, 1 << 20).unwrap();
+            assert_eq!(cost.bytes, 1 << 20, "{}", op.name());
+        }
+    }
+}
