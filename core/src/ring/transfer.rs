@@ -34,6 +34,11 @@ pub enum RecvOp {
     Recv,
     /// READ_FIXED on the socket into a buffer registered with the ring.
     ReadFixed,
+    /// RECV on the socket registered with the ring as a fixed file.
+    RecvFixedFile,
+    /// One multishot RECV into buffers the kernel picks from a provided-buffer ring, each
+    /// copied into the message (a reply must end up whole in its own buffer).
+    RecvMultishot,
 }
 
 impl SendOp {
@@ -50,13 +55,16 @@ impl SendOp {
 }
 
 impl RecvOp {
-    pub const ALL: [RecvOp; 3] = [RecvOp::Read, RecvOp::Recv, RecvOp::ReadFixed];
+    pub const ALL: [RecvOp; 5] =
+        [RecvOp::Read, RecvOp::Recv, RecvOp::ReadFixed, RecvOp::RecvFixedFile, RecvOp::RecvMultishot];
 
     pub fn name(self) -> &'static str {
         match self {
             RecvOp::Read => "read(2)",
             RecvOp::Recv => "io_uring RECV",
             RecvOp::ReadFixed => "io_uring READ_FIXED, registered buffer",
+            RecvOp::RecvFixedFile => "io_uring RECV, registered file",
+            RecvOp::RecvMultishot => "io_uring RECV multishot, buffer ring",
         }
     }
 }
@@ -146,11 +154,32 @@ pub fn measure_recv(op: RecvOp, message_len: usize, total: u64) -> io::Result<Tr
     });
     let mut buffer = MmapMut::map_anon(message_len)?;
     let mut ring = IoUring::new(8)?;
-    if op == RecvOp::ReadFixed {
-        register(&ring, &mut buffer)?;
+    match op {
+        RecvOp::ReadFixed => register(&ring, &mut buffer)?,
+        RecvOp::RecvFixedFile => ring.submitter().register_files(&[ours.as_raw_fd()])?,
+        _ => {}
     }
     let cpu_before = process_cpu();
     let started = Instant::now();
+    let received = if op == RecvOp::RecvMultishot {
+        receive_multishot(&mut ring, &ours, &mut buffer, messages)?
+    } else {
+        receive_one_by_one(op, &mut ring, &mut ours, &mut buffer, messages)?
+    };
+    let elapsed = started.elapsed();
+    let cpu = process_cpu().saturating_sub(cpu_before);
+    let peer_cpu = source.join().map_err(|_| io::Error::other("the source thread panicked"))??;
+    Ok(TransferCost { bytes: received, elapsed, cpu: cpu.saturating_sub(peer_cpu) })
+}
+
+/// Fills `buffer` `messages` times, each read or RECV into the rest of it.
+fn receive_one_by_one(
+    op: RecvOp,
+    ring: &mut IoUring,
+    ours: &mut TcpStream,
+    buffer: &mut MmapMut,
+    messages: u64,
+) -> io::Result<u64> {
     let mut received = 0u64;
     'messages: for _ in 0..messages {
         let mut filled = 0;
@@ -158,16 +187,19 @@ pub fn measure_recv(op: RecvOp, message_len: usize, total: u64) -> io::Result<Tr
             let rest = &mut buffer[filled..];
             let got = match op {
                 RecvOp::Read => ours.read(rest)?,
-                RecvOp::Recv | RecvOp::ReadFixed => {
+                RecvOp::Recv | RecvOp::ReadFixed | RecvOp::RecvFixedFile | RecvOp::RecvMultishot => {
                     let fd = types::Fd(ours.as_raw_fd());
                     let len = rest.len().min(u32::MAX as usize) as u32;
                     let entry = match op {
-                        RecvOp::Recv => opcode::Recv::new(fd, rest.as_mut_ptr(), len).build(),
-                        _ => opcode::ReadFixed::new(fd, rest.as_mut_ptr(), len, 0).build(),
+                        RecvOp::ReadFixed => opcode::ReadFixed::new(fd, rest.as_mut_ptr(), len, 0).build(),
+                        RecvOp::RecvFixedFile => {
+                            opcode::Recv::new(types::Fixed(0), rest.as_mut_ptr(), len).build()
+                        }
+                        _ => opcode::Recv::new(fd, rest.as_mut_ptr(), len).build(),
                     };
                     // SAFETY: `buffer` (registered with this ring for READ_FIXED) outlives the
                     // operation, whose completion `complete` waits for.
-                    unsafe { complete(&mut ring, &entry, false) }?
+                    unsafe { complete(ring, &entry, false) }?
                 }
             };
             if got == 0 {
@@ -177,10 +209,141 @@ pub fn measure_recv(op: RecvOp, message_len: usize, total: u64) -> io::Result<Tr
             received += got as u64;
         }
     }
-    let elapsed = started.elapsed();
-    let cpu = process_cpu().saturating_sub(cpu_before);
-    let peer_cpu = source.join().map_err(|_| io::Error::other("the source thread panicked"))??;
-    Ok(TransferCost { bytes: received, elapsed, cpu: cpu.saturating_sub(peer_cpu) })
+    Ok(received)
+}
+
+/// Provided buffers of the multishot variant: enough in flight for a 1 MiB message.
+const PROVIDED_LEN: usize = 64 << 10;
+const PROVIDED_COUNT: u16 = 32;
+const BUFFER_GROUP: u16 = 0;
+
+/// Receives `messages` messages of `buffer.len()` through one multishot RECV (re-armed when the
+/// kernel ends it, e.g. out of buffers), copying each provided buffer into `buffer` and giving it
+/// back to the ring.
+fn receive_multishot(
+    ring: &mut IoUring,
+    ours: &TcpStream,
+    buffer: &mut MmapMut,
+    messages: u64,
+) -> io::Result<u64> {
+    let count = usize::from(PROVIDED_COUNT);
+    let mut provided = MmapMut::map_anon(PROVIDED_LEN * count)?;
+    // The ring of buffer descriptors: one page-aligned entry per buffer, its tail in the first.
+    let mut entries = MmapMut::map_anon(count * std::mem::size_of::<types::BufRingEntry>())?;
+    let base = entries.as_mut_ptr().cast::<types::BufRingEntry>();
+    let mask = PROVIDED_COUNT - 1;
+    // The kernel writes there; this side reads a buffer only after its completion.
+    let provided_at = provided.as_mut_ptr() as u64;
+    let give_back = |bid: u16, tail: u16| {
+        // SAFETY: `base` points at `count` entries of `entries`, and `tail & mask` < `count`.
+        let entry = unsafe { &mut *base.add(usize::from(tail & mask)) };
+        entry.set_addr(provided_at + (usize::from(bid) * PROVIDED_LEN) as u64);
+        entry.set_len(PROVIDED_LEN as u32);
+        entry.set_bid(bid);
+    };
+    let publish = |tail: u16| {
+        // SAFETY: `base` is the ring's first entry, whose reserved field is the tail.
+        let tail_ptr = unsafe { types::BufRingEntry::tail(base) }.cast::<std::sync::atomic::AtomicU16>();
+        // SAFETY: the tail is an aligned u16 inside `entries`; the kernel reads it concurrently,
+        // so it is stored atomically, with release ordering after the entries it covers.
+        unsafe { &*tail_ptr }.store(tail, std::sync::atomic::Ordering::Release);
+    };
+    let mut tail = 0u16;
+    for bid in 0..PROVIDED_COUNT {
+        give_back(bid, tail);
+        tail = tail.wrapping_add(1);
+    }
+    publish(tail);
+    // SAFETY: `entries` lives until the end of this function, after the ring has unregistered
+    // the group below (and the multishot RECV using it has ended: every path out waits for it).
+    unsafe {
+        ring.submitter().register_buf_ring_with_flags(
+            entries.as_ptr() as u64,
+            PROVIDED_COUNT,
+            BUFFER_GROUP,
+            0,
+        )
+    }?;
+    let result = multishot_loop(ring, ours, buffer, &provided, messages, |bid| {
+        give_back(bid, tail);
+        tail = tail.wrapping_add(1);
+        publish(tail);
+    });
+    ring.submitter().unregister_buf_ring(BUFFER_GROUP)?;
+    result
+}
+
+fn multishot_loop(
+    ring: &mut IoUring,
+    ours: &TcpStream,
+    buffer: &mut MmapMut,
+    provided: &MmapMut,
+    messages: u64,
+    mut recycle: impl FnMut(u16),
+) -> io::Result<u64> {
+    const RECV: u64 = 1;
+    const CANCEL: u64 = 2;
+    let wanted = messages * buffer.len() as u64;
+    let mut received = 0u64;
+    let mut armed = false;
+    let mut failure = None;
+    while received < wanted && failure.is_none() {
+        if !armed {
+            let entry =
+                opcode::RecvMulti::new(types::Fd(ours.as_raw_fd()), BUFFER_GROUP).build().user_data(RECV);
+            // SAFETY: the RECV names only the socket and the buffer group, both alive until this
+            // function has seen its last completion (one without IORING_CQE_F_MORE).
+            unsafe { ring.submission().push(&entry) }
+                .map_err(|_| io::Error::other("submission queue full"))?;
+            armed = true;
+        }
+        ring.submit_and_wait(1)?;
+        let completions: Vec<(i32, u32)> = ring.completion().map(|c| (c.result(), c.flags())).collect();
+        for (result, flags) in completions {
+            armed &= cqueue::more(flags);
+            if result == -libc::ENOBUFS {
+                continue;
+            }
+            if result < 0 {
+                failure = Some(io::Error::from_raw_os_error(-result));
+                continue;
+            }
+            let Some(bid) = cqueue::buffer_select(flags) else {
+                if result == 0 && received < wanted {
+                    failure = Some(io::Error::from(io::ErrorKind::UnexpectedEof));
+                }
+                continue;
+            };
+            let start = usize::from(bid) * PROVIDED_LEN;
+            let mut data = &provided[start..start + (result as usize).min(PROVIDED_LEN)];
+            while !data.is_empty() {
+                let at = (received % buffer.len() as u64) as usize;
+                let n = data.len().min(buffer.len() - at);
+                buffer[at..at + n].copy_from_slice(&data[..n]);
+                data = &data[n..];
+                received += n as u64;
+            }
+            recycle(bid);
+        }
+    }
+    if armed {
+        // The buffers must outlive the RECV: cancel it and wait for its last completion.
+        let cancel = opcode::AsyncCancel::new(RECV).build().user_data(CANCEL);
+        // SAFETY: a cancel names no memory.
+        unsafe { ring.submission().push(&cancel) }.map_err(|_| io::Error::other("submission queue full"))?;
+        while armed {
+            ring.submit_and_wait(1)?;
+            for done in ring.completion() {
+                if done.user_data() == RECV && !cqueue::more(done.flags()) {
+                    armed = false;
+                }
+            }
+        }
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(received),
+    }
 }
 
 fn loopback_pair() -> io::Result<(TcpStream, TcpStream)> {
