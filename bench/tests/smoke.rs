@@ -358,8 +358,10 @@ fn kernel_io_measures_every_operation_without_a_server() {
             "io_uring SEND_ZC ",
             "SEND_ZC, registered",
             "read(2)",
-            "io_uring RECV",
+            "io_uring RECV ",
             "READ_FIXED",
+            "RECV, registered file",
+            "RECV multishot",
         ]
     } else {
         &["write(2)", "read(2)"]
