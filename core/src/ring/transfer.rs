@@ -254,8 +254,8 @@ fn receive_multishot(
         tail = tail.wrapping_add(1);
     }
     publish(tail);
-    // SAFETY: `entries` lives until the end of this function, after the ring has unregistered
-    // the group below (and the multishot RECV using it has ended: every path out waits for it).
+    // SAFETY: `entries` is unregistered below before it is dropped, and leaked if that fails
+    // or the RECV using the group (and `provided`) could not be seen to end.
     unsafe {
         ring.submitter().register_buf_ring_with_flags(
             entries.as_ptr() as u64,
@@ -264,15 +264,22 @@ fn receive_multishot(
             0,
         )
     }?;
-    let result = multishot_loop(ring, ours, buffer, &provided, messages, |bid| {
+    let (result, ended) = multishot_loop(ring, ours, buffer, &provided, messages, |bid| {
         give_back(bid, tail);
         tail = tail.wrapping_add(1);
         publish(tail);
     });
-    ring.submitter().unregister_buf_ring(BUFFER_GROUP)?;
+    if !ended || ring.submitter().unregister_buf_ring(BUFFER_GROUP).is_err() {
+        // The kernel may still use them: leaked, never freed under it.
+        std::mem::forget(provided);
+        std::mem::forget(entries);
+        return Err(result.err().unwrap_or_else(|| io::Error::other("the multishot RECV did not end")));
+    }
     result
 }
 
+/// The receiving half of [`receive_multishot`]; also says whether the RECV has ended (its
+/// buffers may go).
 fn multishot_loop(
     ring: &mut IoUring,
     ours: &TcpStream,
@@ -280,7 +287,7 @@ fn multishot_loop(
     provided: &MmapMut,
     messages: u64,
     mut recycle: impl FnMut(u16),
-) -> io::Result<u64> {
+) -> (io::Result<u64>, bool) {
     const RECV: u64 = 1;
     const CANCEL: u64 = 2;
     let wanted = messages * buffer.len() as u64;
@@ -291,13 +298,18 @@ fn multishot_loop(
         if !armed {
             let entry =
                 opcode::RecvMulti::new(types::Fd(ours.as_raw_fd()), BUFFER_GROUP).build().user_data(RECV);
-            // SAFETY: the RECV names only the socket and the buffer group, both alive until this
-            // function has seen its last completion (one without IORING_CQE_F_MORE).
-            unsafe { ring.submission().push(&entry) }
-                .map_err(|_| io::Error::other("submission queue full"))?;
+            // SAFETY: the RECV names only the socket and the buffer group, both alive until
+            // the RECV has ended, which this function reports.
+            if unsafe { ring.submission().push(&entry) }.is_err() {
+                failure = Some(io::Error::other("submission queue full"));
+                break;
+            }
             armed = true;
         }
-        ring.submit_and_wait(1)?;
+        if let Err(e) = wait_for_one(ring) {
+            failure = Some(e);
+            break;
+        }
         let completions: Vec<(i32, u32)> = ring.completion().map(|c| (c.result(), c.flags())).collect();
         for (result, flags) in completions {
             armed &= cqueue::more(flags);
@@ -327,12 +339,15 @@ fn multishot_loop(
         }
     }
     if armed {
-        // The buffers must outlive the RECV: cancel it and wait for its last completion.
         let cancel = opcode::AsyncCancel::new(RECV).build().user_data(CANCEL);
         // SAFETY: a cancel names no memory.
-        unsafe { ring.submission().push(&cancel) }.map_err(|_| io::Error::other("submission queue full"))?;
+        if unsafe { ring.submission().push(&cancel) }.is_err() {
+            return (Err(io::Error::other("submission queue full")), false);
+        }
         while armed {
-            ring.submit_and_wait(1)?;
+            if let Err(e) = wait_for_one(ring) {
+                return (Err(e), false);
+            }
             for done in ring.completion() {
                 if done.user_data() == RECV && !cqueue::more(done.flags()) {
                     armed = false;
@@ -340,10 +355,7 @@ fn multishot_loop(
             }
         }
     }
-    match failure {
-        Some(e) => Err(e),
-        None => Ok(received),
-    }
+    (failure.map_or(Ok(received), Err), true)
 }
 
 fn loopback_pair() -> io::Result<(TcpStream, TcpStream)> {
@@ -362,7 +374,8 @@ fn register(ring: &IoUring, buffer: &mut MmapMut) -> io::Result<()> {
 }
 
 /// Submits `entry`, waits for its completion (and, with `zero_copy`, for the notification that
-/// the kernel let go of the memory), and returns its byte count.
+/// the kernel let go of the memory), and returns its byte count. Aborts the process if the ring
+/// fails meanwhile, rather than return while the kernel may still use the memory.
 ///
 /// # Safety
 ///
@@ -378,7 +391,11 @@ unsafe fn complete(
     let mut result = None;
     let mut notified = !zero_copy;
     while result.is_none() || !notified {
-        ring.submit_and_wait(1)?;
+        if let Err(e) = wait_for_one(ring) {
+            // Returning would let the caller free memory the kernel may still use.
+            eprintln!("nfsx: io_uring_enter failed with an operation in flight: {e}");
+            std::process::abort();
+        }
         for done in ring.completion() {
             if cqueue::notif(done.flags()) {
                 notified = true;
@@ -394,6 +411,16 @@ unsafe fn complete(
         Some(n) if n >= 0 => Ok(n as usize),
         Some(e) => Err(io::Error::from_raw_os_error(-e)),
         None => Err(io::Error::other("no completion")),
+    }
+}
+
+/// Submits what is queued and waits for a completion, through interruptions.
+fn wait_for_one(ring: &mut IoUring) -> io::Result<()> {
+    loop {
+        match ring.submit_and_wait(1) {
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR | libc::EAGAIN | libc::EBUSY)) => {}
+            other => return other.map(drop),
+        }
     }
 }
 
