@@ -92,6 +92,7 @@ impl TransferCost {
 /// Sends `total` bytes in messages of `message_len` (each sent whole before the next) to a
 /// peer thread that reads and discards them.
 pub fn measure_send(op: SendOp, message_len: usize, total: u64) -> io::Result<TransferCost> {
+    check_message_len(message_len)?;
     let (mut ours, mut peer) = loopback_pair()?;
     let sink = std::thread::spawn(move || {
         let started = thread_cpu();
@@ -142,6 +143,7 @@ pub fn measure_send(op: SendOp, message_len: usize, total: u64) -> io::Result<Tr
 /// Receives `total` bytes, sent by a peer thread in messages of `message_len`, into one buffer
 /// of that size (filled whole, message by message).
 pub fn measure_recv(op: RecvOp, message_len: usize, total: u64) -> io::Result<TransferCost> {
+    check_message_len(message_len)?;
     let (mut ours, mut peer) = loopback_pair()?;
     let messages = total.div_ceil(message_len as u64);
     let source = std::thread::spawn(move || {
@@ -358,6 +360,19 @@ fn multishot_loop(
     (failure.map_or(Ok(received), Err), true)
 }
 
+/// Largest message measured: one io_uring operation's length is a u32.
+pub const MAX_MESSAGE_LEN: usize = 1 << 30;
+
+fn check_message_len(message_len: usize) -> io::Result<()> {
+    if (1..=MAX_MESSAGE_LEN).contains(&message_len) {
+        return Ok(());
+    }
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("a message must be 1 to {MAX_MESSAGE_LEN} bytes, not {message_len}"),
+    ))
+}
+
 fn loopback_pair() -> io::Result<(TcpStream, TcpStream)> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let ours = TcpStream::connect(listener.local_addr()?)?;
@@ -454,6 +469,10 @@ mod tests {
         for op in RecvOp::ALL.into_iter().filter(|op| uring || *op == RecvOp::Read) {
             let cost = measure_recv(op, 64 << 10, 1 << 20).unwrap();
             assert_eq!(cost.bytes, 1 << 20, "{}", op.name());
+        }
+        for bad in [0, MAX_MESSAGE_LEN + 1] {
+            assert_eq!(measure_send(SendOp::Write, bad, 1).unwrap_err().kind(), io::ErrorKind::InvalidInput);
+            assert_eq!(measure_recv(RecvOp::Read, bad, 1).unwrap_err().kind(), io::ErrorKind::InvalidInput);
         }
     }
 }
