@@ -10,6 +10,9 @@ use nfsx_core::ring::transfer::{measure_recv, measure_send, RecvOp, SendOp, Tran
 use crate::cli::KernelIoOpts;
 
 pub fn run(o: &KernelIoOpts) -> Result<(), String> {
+    if o.size < o.message {
+        return Err(format!("--size ({}) must be at least one --message ({})", o.size, o.message));
+    }
     let message = o.message as usize;
     let uring = nfsx_core::ring::probe_uring().is_ok();
     if !uring {
@@ -113,8 +116,8 @@ fn memcpy_us_per_mib(message: usize, region: usize, total: u64) -> f64 {
     started.elapsed().as_secs_f64() * 1e6 / ((copies * message as u64) as f64 / (1 << 20) as f64)
 }
 
-/// Larger than any last-level cache the benchmark machines have.
-const MEMCPY_REGION: usize = 256 << 20;
+/// Larger than any last-level cache the benchmark machines have (each of the two regions).
+const MEMCPY_REGION: usize = 64 << 20;
 
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);

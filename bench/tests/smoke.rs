@@ -374,6 +374,7 @@ fn kernel_io_measures_every_operation_without_a_server() {
         assert!(cpu > 0.0, "{row}");
     }
     fails_clearly(&["kernel-io", "--message", "1K"], "--message");
+    fails_clearly(&["kernel-io", "--message", "1M", "--size", "0"], "--size");
 }
 
 fn fails_clearly(args: &[&str], needle: &str) {
