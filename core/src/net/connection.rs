@@ -39,6 +39,12 @@ pub struct ConnectionStats {
     pub bytes_received: AtomicU64,
     /// Replies whose key matched nothing in flight (late answers to abandoned requests).
     pub unmatched_replies: AtomicU64,
+    /// Bytes copied into the outbox for the event loop to send (`submit=ring`).
+    pub bytes_queued: AtomicU64,
+    /// Batches of requests the event loop took from the outbox to send (`submit=ring`), each
+    /// with one send operation unless the socket took it in pieces: with `requests`, how many
+    /// requests went out together.
+    pub loop_sends: AtomicU64,
 }
 
 type Reply = Result<Bytes, TransportError>;
@@ -81,9 +87,24 @@ struct Shared {
     closed: AtomicBool,
     close_reason: Mutex<Option<String>>,
     stats: ConnectionStats,
+    /// Requests waiting for the event loop to send them, where the loop sends (`submit=ring`).
+    outbox: Option<Outbox>,
 }
 
 impl Shared {
+    fn new(addr: SocketAddr, max_in_flight: usize, queued_sends: bool) -> Shared {
+        Shared {
+            addr,
+            pending: PendingTable::with_capacity(max_in_flight),
+            slot_freed: Condvar::new(),
+            max_in_flight,
+            closed: AtomicBool::new(false),
+            close_reason: Mutex::new(None),
+            stats: ConnectionStats::default(),
+            outbox: queued_sends.then(Outbox::default),
+        }
+    }
+
     fn fail_all(&self, reason: String) {
         self.closed.store(true, Ordering::Release);
         let mut pending = self.pending.lock();
@@ -92,6 +113,12 @@ impl Shared {
             completion.complete(Err(TransportError::Closed { addr: self.addr, reason: reason.clone() }));
         }
         self.slot_freed.notify_all();
+        drop(pending);
+        if let Some(outbox) = &self.outbox {
+            // Senders waiting for room see the connection closed.
+            let _state = outbox.state.lock();
+            outbox.room.notify_all();
+        }
     }
 
     fn closed_error(&self) -> TransportError {
@@ -99,6 +126,29 @@ impl Shared {
         TransportError::Closed { addr: self.addr, reason }
     }
 }
+
+/// Requests a connection's callers have handed to its event loop to send: the bytes of whole
+/// records, appended in order. The loop takes them all at once ([`Receiver::take_outbox`]) and
+/// sends them with one operation, so requests from many threads go out together; callers wait
+/// while [`OUTBOX_LIMIT`] bytes are already waiting (back-pressure).
+#[derive(Default)]
+struct Outbox {
+    state: Mutex<OutboxState>,
+    /// Signalled when the loop takes the waiting bytes, or the connection closes.
+    room: Condvar,
+}
+
+#[derive(Default)]
+struct OutboxState {
+    bytes: Vec<u8>,
+    /// The loop has the stream's tail: a message telling it to send is on its queue, or a send
+    /// is in progress. While it does, callers append without telling it again.
+    loop_owns: bool,
+}
+
+/// Bytes waiting in an outbox beyond which a caller waits (one record larger than this still
+/// goes, alone).
+const OUTBOX_LIMIT: usize = 4 << 20;
 
 /// One TCP connection carrying many requests at once, matched to replies by key.
 ///
@@ -209,16 +259,7 @@ impl Receiver {
     #[cfg(test)]
     pub(crate) fn detached(stream: TcpStream, framer: Box<dyn Framer>) -> Receiver {
         let addr = stream.peer_addr().expect("a connected socket");
-        let shared = Arc::new(Shared {
-            addr,
-            pending: PendingTable::with_capacity(1),
-            slot_freed: Condvar::new(),
-            max_in_flight: 1,
-            closed: AtomicBool::new(false),
-            close_reason: Mutex::new(None),
-            stats: ConnectionStats::default(),
-        });
-        Receiver::new(stream, framer, shared)
+        Receiver::new(stream, framer, Arc::new(Shared::new(addr, 1, false)))
     }
 
     pub(crate) fn target(&mut self) -> &mut [u8] {
@@ -227,6 +268,23 @@ impl Receiver {
 
     pub(crate) fn fd(&self) -> RawFd {
         self.stream.as_raw_fd()
+    }
+
+    /// For the event loop: moves the bytes waiting in the outbox into `into` (emptied first,
+    /// its room reused) and returns true, or, with none waiting, gives the stream's tail back to
+    /// the callers and returns false.
+    pub(crate) fn take_outbox(&self, into: &mut Vec<u8>) -> bool {
+        into.clear();
+        let Some(outbox) = &self.shared.outbox else { return false };
+        let mut state = outbox.state.lock();
+        if state.bytes.is_empty() {
+            state.loop_owns = false;
+            return false;
+        }
+        std::mem::swap(into, &mut state.bytes);
+        self.shared.stats.loop_sends.fetch_add(1, Ordering::Relaxed);
+        outbox.room.notify_all();
+        true
     }
 
     /// Whether the connection was closed (by either side); its socket needs no more reading.
@@ -324,15 +382,8 @@ impl Connection {
         let connect_error = |source| TransportError::Connect { addr, source };
         let stream = socket::connect(addr, opts).map_err(connect_error)?;
         let read_half = stream.try_clone().map_err(connect_error)?;
-        let shared = Arc::new(Shared {
-            addr,
-            pending: PendingTable::with_capacity(max_in_flight.max(1)),
-            slot_freed: Condvar::new(),
-            max_in_flight: max_in_flight.max(1),
-            closed: AtomicBool::new(false),
-            close_reason: Mutex::new(None),
-            stats: ConnectionStats::default(),
-        });
+        let queued_sends = matches!(&mode, ReceiveMode::Reactor(reactor) if reactor.queued_sends());
+        let shared = Arc::new(Shared::new(addr, max_in_flight.max(1), queued_sends));
         let receive = match mode {
             ReceiveMode::Caller => {
                 read_half.set_nonblocking(true).map_err(connect_error)?;
@@ -408,6 +459,12 @@ impl Connection {
         // Until the socket is drained: a short read says so without another read's EAGAIN.
         while !self.is_closed() && reader.receiver.read() == (Received::Bytes { short: false }) {}
         true
+    }
+
+    /// Whether [`Connection::send`] hands requests to the event loop (copying them into the
+    /// outbox) instead of writing them on the caller's thread.
+    pub fn queues_sends(&self) -> bool {
+        self.shared.outbox.is_some()
     }
 
     pub fn peer_addr(&self) -> SocketAddr {
@@ -490,6 +547,12 @@ impl Connection {
     /// allows. A failure fails every request in flight, since the stream is now cut mid-record.
     pub fn send(&self, parts: &[IoSlice<'_>], requests: u64) -> Result<(), TransportError> {
         let total: usize = parts.iter().map(|p| p.len()).sum();
+        if let (Some(outbox), ReceiveSide::Reactor(registration, _)) = (&self.shared.outbox, &self.receive) {
+            self.hand_to_loop(outbox, registration, parts, total)?;
+            self.shared.stats.requests.fetch_add(requests, Ordering::Relaxed);
+            self.shared.stats.bytes_sent.fetch_add(total as u64, Ordering::Relaxed);
+            return Ok(());
+        }
         let sent = {
             let mut stream = self.writer.lock();
             let fd = stream.as_raw_fd();
@@ -509,6 +572,39 @@ impl Connection {
         self.shared.stats.requests.fetch_add(requests, Ordering::Relaxed);
         self.shared.stats.bytes_sent.fetch_add(total as u64, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Appends whole records to the outbox (copying them: the loop sends after this returns)
+    /// and tells the loop, unless it already has the stream's tail and will find them itself.
+    fn hand_to_loop(
+        &self,
+        outbox: &Outbox,
+        registration: &Registration,
+        parts: &[IoSlice<'_>],
+        total: usize,
+    ) -> Result<(), TransportError> {
+        let mut state = outbox.state.lock();
+        loop {
+            if self.is_closed() {
+                return Err(self.shared.closed_error());
+            }
+            if state.bytes.is_empty() || state.bytes.len() + total <= OUTBOX_LIMIT {
+                break;
+            }
+            outbox.room.wait(&mut state);
+        }
+        for part in parts {
+            state.bytes.extend_from_slice(part);
+        }
+        self.shared.stats.bytes_queued.fetch_add(total as u64, Ordering::Relaxed);
+        if std::mem::replace(&mut state.loop_owns, true) {
+            return Ok(());
+        }
+        drop(state);
+        registration.flush().map_err(|reason| {
+            self.shared.fail_all(reason.to_string());
+            self.shared.closed_error()
+        })
     }
 
     /// Closes the connection; requests in flight fail with `Closed`. The shutdown also ends

@@ -24,7 +24,17 @@ const READS_PER_EVENT: usize = 4;
 struct Loop {
     epoll: OwnedFd,
     inbox: LoopInbox,
-    conns: Slab<Receiver>,
+    conns: Slab<Conn>,
+}
+
+/// A connection as the loop holds it.
+struct Conn {
+    receiver: Receiver,
+    /// Requests taken from the connection's outbox and not yet all sent (`queued_sends`).
+    sending: Vec<u8>,
+    sent: usize,
+    /// The socket is watched for room too (EPOLLOUT): the last send found it full.
+    watching_out: bool,
 }
 
 /// The thread's body: sets the epoll set up, reports the outcome on `ready`, then runs until
@@ -37,7 +47,7 @@ pub(super) fn run(inbox: LoopInbox, max_connections: usize, ready: &OneShot) {
             return;
         }
     };
-    if let Err(e) = lp.add(lp.inbox.shared.wake.raw(), WAKE) {
+    if let Err(e) = lp.watch(libc::EPOLL_CTL_ADD, lp.inbox.shared.wake.raw(), WAKE, false) {
         ready.report(Err(e));
         return;
     }
@@ -73,14 +83,22 @@ impl Loop {
                 return;
             }
             for event in &events[..n as usize] {
-                match event.u64 {
+                let (key, ready) = (event.u64, event.events);
+                match key {
                     WAKE => {
                         if self.on_wake() {
                             self.stop("the receive event loop stopped");
                             return;
                         }
                     }
-                    key => self.on_ready(key),
+                    key => {
+                        if ready & libc::EPOLLOUT as u32 != 0 {
+                            self.send_more(key);
+                        }
+                        if ready & !(libc::EPOLLOUT as u32) != 0 {
+                            self.on_ready(key);
+                        }
+                    }
                 }
             }
         }
@@ -98,6 +116,13 @@ impl Loop {
                         self.release(key);
                     }
                 }
+                Message::Flush { token } => {
+                    if let Some(key) = self.conns.key_of(token) {
+                        if self.conns.get_mut(key).is_some_and(|c| c.sending.len() == c.sent) {
+                            self.send_more(key);
+                        }
+                    }
+                }
                 Message::RoundTrip(_acknowledged_when_dropped) => {}
             }
         }
@@ -106,7 +131,8 @@ impl Loop {
 
     fn register(&mut self, token: u64, receiver: Receiver) {
         let fd = receiver.fd();
-        let key = match self.conns.insert(token, receiver) {
+        let conn = Conn { receiver, sending: Vec::new(), sent: 0, watching_out: false };
+        let key = match self.conns.insert(token, conn) {
             Ok(key) => key,
             // The reactor counts connections before sending, so this does not happen; the
             // receiver is dropped, failing its connection, rather than the loop.
@@ -115,9 +141,9 @@ impl Loop {
                 return;
             }
         };
-        if let Err(e) = self.add(fd, key) {
-            if let Some(receiver) = self.conns.remove(key) {
-                receiver.stop(&format!("epoll_ctl failed: {e}"));
+        if let Err(e) = self.watch(libc::EPOLL_CTL_ADD, fd, key, false) {
+            if let Some(conn) = self.conns.remove(key) {
+                conn.receiver.stop(&format!("epoll_ctl failed: {e}"));
             }
             self.inbox.shared.connections.fetch_sub(1, Ordering::AcqRel);
         }
@@ -126,7 +152,7 @@ impl Loop {
     /// Reads what the connection has, up to [`READS_PER_EVENT`] reads.
     fn on_ready(&mut self, key: u64) {
         for _ in 0..READS_PER_EVENT {
-            let Some(receiver) = self.conns.get_mut(key) else { return };
+            let Some(receiver) = self.conns.get_mut(key).map(|c| &mut c.receiver) else { return };
             if receiver.is_closed() {
                 self.release(key);
                 return;
@@ -149,11 +175,79 @@ impl Loop {
         }
     }
 
-    fn add(&self, fd: RawFd, key: u64) -> io::Result<()> {
-        let mut event = libc::epoll_event { events: (libc::EPOLLIN | libc::EPOLLRDHUP) as u32, u64: key };
+    /// Sends what the connection has taken from its outbox, then whatever has gathered there
+    /// since, until the outbox is empty (the stream's tail goes back to the callers) or the
+    /// socket is full (then EPOLLOUT brings the loop back here).
+    fn send_more(&mut self, key: u64) {
+        loop {
+            let Some(conn) = self.conns.get_mut(key) else { return };
+            if conn.receiver.is_closed() {
+                return;
+            }
+            if conn.sent == conn.sending.len() {
+                conn.sent = 0;
+                if !conn.receiver.take_outbox(&mut conn.sending) {
+                    if conn.watching_out {
+                        conn.watching_out = false;
+                        let fd = conn.receiver.fd();
+                        let _ = self.watch(libc::EPOLL_CTL_MOD, fd, key, false);
+                    }
+                    return;
+                }
+            }
+            let rest = &conn.sending[conn.sent..];
+            // SAFETY: `rest` is a live slice for the duration of the call; send(2) only reads
+            // it and keeps no reference.
+            let n = unsafe {
+                libc::send(
+                    conn.receiver.fd(),
+                    rest.as_ptr().cast(),
+                    rest.len(),
+                    libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+                )
+            };
+            if n > 0 {
+                conn.sent += n as usize;
+                continue;
+            }
+            let e = io::Error::last_os_error();
+            match e.kind() {
+                io::ErrorKind::Interrupted => {}
+                io::ErrorKind::WouldBlock => {
+                    if !conn.watching_out {
+                        conn.watching_out = true;
+                        let fd = conn.receiver.fd();
+                        if let Err(e) = self.watch(libc::EPOLL_CTL_MOD, fd, key, true) {
+                            self.fail(key, &format!("epoll_ctl failed: {e}"));
+                        }
+                    }
+                    return;
+                }
+                _ => {
+                    self.fail(key, &format!("send failed: {e}"));
+                    return;
+                }
+            }
+        }
+    }
+
+    fn fail(&mut self, key: u64, why: &str) {
+        if let Some(conn) = self.conns.get_mut(key) {
+            conn.receiver.stop(why);
+        }
+        self.release(key);
+    }
+
+    /// Adds or changes the set's entry for `fd`: readable, and with `out` writable too.
+    fn watch(&self, op: i32, fd: RawFd, key: u64, out: bool) -> io::Result<()> {
+        let mut events = (libc::EPOLLIN | libc::EPOLLRDHUP) as u32;
+        if out {
+            events |= libc::EPOLLOUT as u32;
+        }
+        let mut event = libc::epoll_event { events, u64: key };
         // SAFETY: `event` is a live value the kernel only reads during the call; `fd` is open
         // (owned by the receiver in the slab, or by the loop's eventfd).
-        let rc = unsafe { libc::epoll_ctl(self.epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut event) };
+        let rc = unsafe { libc::epoll_ctl(self.epoll.as_raw_fd(), op, fd, &mut event) };
         if rc < 0 {
             return Err(io::Error::last_os_error());
         }
@@ -164,7 +258,7 @@ impl Loop {
     /// flight). The fd leaves the set explicitly: the sending half holds a duplicate of it, so
     /// closing ours alone would leave the registration behind.
     fn release(&mut self, key: u64) {
-        let Some(receiver) = self.conns.remove(key) else { return };
+        let Some(Conn { receiver, .. }) = self.conns.remove(key) else { return };
         // SAFETY: EPOLL_CTL_DEL reads no event; the fd is still open (the receiver owns it
         // until it is dropped below).
         unsafe {
@@ -177,10 +271,7 @@ impl Loop {
     /// Fails every connection and frees it; the queue's remaining messages go with the inbox.
     fn stop(&mut self, why: &str) {
         for key in self.conns.keys() {
-            if let Some(receiver) = self.conns.get_mut(key) {
-                receiver.stop(why);
-            }
-            self.release(key);
+            self.fail(key, why);
         }
     }
 }

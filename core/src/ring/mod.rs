@@ -102,11 +102,20 @@ pub struct ReactorConfig {
     pub backend: BackendChoice,
     /// Connections one loop receives for, at most; the loop's tables are sized from it.
     pub max_connections_per_loop: usize,
+    /// The loops also send: a connection's callers append their requests to its outbox and the
+    /// loop sends what has gathered with one operation (`submit=ring`). Otherwise each caller
+    /// sends its own with one writev.
+    pub queued_sends: bool,
 }
 
 impl Default for ReactorConfig {
     fn default() -> ReactorConfig {
-        ReactorConfig { threads: 0, backend: BackendChoice::Auto, max_connections_per_loop: 1024 }
+        ReactorConfig {
+            threads: 0,
+            backend: BackendChoice::Auto,
+            max_connections_per_loop: 1024,
+            queued_sends: false,
+        }
     }
 }
 
@@ -142,6 +151,7 @@ pub struct Reactor {
     probe: Option<UringProbe>,
     loops: Vec<LoopRef>,
     max_connections_per_loop: usize,
+    queued_sends: bool,
     next_token: AtomicU64,
 }
 
@@ -193,6 +203,7 @@ impl Reactor {
             probe,
             loops: Vec::with_capacity(threads),
             max_connections_per_loop,
+            queued_sends: config.queued_sends,
             next_token: AtomicU64::new(0),
         };
         for index in 0..threads {
@@ -214,6 +225,11 @@ impl Reactor {
 
     pub fn threads(&self) -> usize {
         self.loops.len()
+    }
+
+    /// Whether the loops send their connections' requests ([`ReactorConfig::queued_sends`]).
+    pub fn queued_sends(&self) -> bool {
+        self.queued_sends
     }
 
     /// Connections the loops receive for now.
@@ -402,6 +418,8 @@ enum Message {
     Register { token: u64, receiver: Receiver },
     /// The connection was closed by the client: stop reading it and let it go.
     Close { token: u64 },
+    /// Requests wait in the connection's outbox: send them.
+    Flush { token: u64 },
     /// Nothing to do: dropping the acknowledgement, handled or discarded by a stopping loop,
     /// wakes the sender.
     RoundTrip(Acknowledgement),
@@ -435,6 +453,28 @@ impl Registration {
         match self.lp.messages.try_send(Message::Close { token: self.token }) {
             Ok(()) => self.lp.wake.wake(),
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {}
+        }
+    }
+}
+
+impl Registration {
+    /// Tells the loop that requests wait in the connection's outbox, waiting for room on a
+    /// full queue. Fails only when the loop has stopped.
+    pub(crate) fn flush(&self) -> Result<(), &'static str> {
+        let mut message = Message::Flush { token: self.token };
+        loop {
+            match self.lp.messages.try_send(message) {
+                Ok(()) => {
+                    self.lp.wake.wake();
+                    return Ok(());
+                }
+                Err(TrySendError::Full(back)) => {
+                    self.lp.wake.wake();
+                    std::thread::sleep(QUEUE_FULL_PAUSE);
+                    message = back;
+                }
+                Err(TrySendError::Disconnected(_)) => return Err("the event loop has stopped"),
+            }
         }
     }
 }
@@ -534,6 +574,9 @@ impl Drop for SilenceGuard<'_> {
     }
 }
 
+/// Generations wrap here, so a key's top two bits stay free for a backend's own marks.
+const MAX_GENERATION: u32 = (1 << 30) - 1;
+
 /// Connections a loop owns, each in a slot named (in io_uring user data, in epoll data) by
 /// `generation << 32 | index`, so a completion for a slot since reused is recognised. Sized
 /// once, at the loop's bound.
@@ -586,7 +629,7 @@ impl<T> Slab<T> {
             return None;
         }
         let (token, value) = slot.entry.take()?;
-        slot.generation = slot.generation.wrapping_add(1);
+        slot.generation = slot.generation.wrapping_add(1) & MAX_GENERATION;
         self.by_token.remove(&token);
         self.free.push(index);
         Some(value)

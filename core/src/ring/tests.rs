@@ -332,8 +332,13 @@ fn a_round_trip_reaches_each_loop_and_comes_back() {
 #[cfg_attr(miri, ignore)]
 fn a_full_reactor_refuses_connections() {
     for backend in BACKENDS {
-        let reactor =
-            Reactor::start(ReactorConfig { threads: 1, backend, max_connections_per_loop: 1 }).unwrap();
+        let reactor = Reactor::start(ReactorConfig {
+            threads: 1,
+            backend,
+            max_connections_per_loop: 1,
+            ..ReactorConfig::default()
+        })
+        .unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let first = connect(addr, &reactor, LengthKeyFramer::default());
@@ -442,4 +447,118 @@ fn slab_keys_name_one_occupant_of_a_slot() {
     slab.remove(b);
     slab.remove(c);
     assert!(slab.is_empty());
+}
+
+/// A request's length and the sum of its bytes: a reply small enough for the test framer that
+/// still says whether the whole request arrived intact.
+fn summarise(body: &[u8]) -> Vec<u8> {
+    let sum: u64 = body.iter().map(|&b| u64::from(b)).sum();
+    [(body.len() as u64).to_be_bytes(), sum.to_be_bytes()].concat()
+}
+
+/// Accepts one connection, reads `calls` requests, then answers each with its summary, in one
+/// write, and waits for the client to hang up.
+fn summing_server(calls: usize) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let requests: Vec<_> = (0..calls).map(|_| read_frame(&mut s)).collect();
+        let replies: Vec<u8> =
+            requests.iter().flat_map(|(key, body)| frame(*key, &summarise(body))).collect();
+        s.write_all(&replies).unwrap();
+        let _ = s.read(&mut [0; 1]);
+    });
+    addr
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn queued_sends_carry_many_threads_requests_through_the_loop_whole_and_in_order() {
+    const THREADS: usize = 8;
+    const CALLS_PER_THREAD: usize = 8;
+    const CALLS: usize = THREADS * CALLS_PER_THREAD;
+    for backend in BACKENDS {
+        let reactor = Reactor::start(ReactorConfig {
+            threads: 1,
+            backend,
+            queued_sends: true,
+            ..ReactorConfig::default()
+        })
+        .unwrap();
+        assert!(reactor.queued_sends());
+        let addr = summing_server(CALLS);
+        let conn = Arc::new(connect(addr, &reactor, LengthKeyFramer::default()));
+        // 64 requests of up to 400 KiB (13 MiB in all) while the server answers none until it
+        // has them all: the loop's sends fill the socket and go on in pieces as it reads.
+        fn body(key: usize) -> Vec<u8> {
+            vec![key as u8; 1000 + key * 6400]
+        }
+        let threads: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let conn = Arc::clone(&conn);
+                std::thread::spawn(move || {
+                    let keys: Vec<usize> = (0..CALLS_PER_THREAD).map(|c| t * CALLS_PER_THREAD + c).collect();
+                    let pending: Vec<_> = keys.iter().map(|&k| send(&conn, k as u32, &body(k))).collect();
+                    for (k, p) in keys.iter().zip(pending) {
+                        assert_eq!(p.wait(soon()).unwrap(), summarise(&body(*k)), "{backend:?}: call {k}");
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let stats = conn.stats();
+        assert_eq!(stats.requests.load(Ordering::Relaxed), CALLS as u64);
+        let sent = stats.bytes_sent.load(Ordering::Relaxed);
+        assert_eq!(
+            stats.bytes_queued.load(Ordering::Relaxed),
+            sent,
+            "{backend:?}: every byte went through the loop"
+        );
+        let batches = stats.loop_sends.load(Ordering::Relaxed);
+        assert!((1..=CALLS as u64).contains(&batches), "{backend:?}: {batches} batches");
+        drop(conn);
+        wait_until("the loop letting go of the closed connection", || reactor.connections() == 0);
+    }
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn a_queued_send_to_a_server_that_left_fails_the_calls() {
+    for backend in BACKENDS {
+        let reactor = Reactor::start(ReactorConfig {
+            threads: 1,
+            backend,
+            queued_sends: true,
+            ..ReactorConfig::default()
+        })
+        .unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let conn = connect(addr, &reactor, LengthKeyFramer::default());
+        drop(listener.accept().unwrap());
+        drop(listener);
+        // The first sends may land before the reset; within a few one fails, failing the rest.
+        let deadline = soon();
+        loop {
+            assert!(Instant::now() < deadline, "{backend:?}: sends to a closed peer kept succeeding");
+            match conn.call(1, &[IoSlice::new(&frame(1, &[0; 100_000]))], soon()) {
+                Ok(pending) => {
+                    if let Err(e) = pending.wait(soon()) {
+                        assert!(matches!(e, TransportError::Closed { .. }), "{backend:?}: {e}");
+                        break;
+                    }
+                }
+                Err(e) => {
+                    assert!(matches!(e, TransportError::Closed { .. }), "{backend:?}: {e}");
+                    break;
+                }
+            }
+        }
+        assert!(conn.is_closed());
+        drop(conn);
+        wait_until("the loop letting go of the failed connection", || reactor.connections() == 0);
+    }
 }

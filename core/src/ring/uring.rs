@@ -19,6 +19,8 @@ use crate::net::{Received, Receiver};
 const WAKE: u64 = u64::MAX;
 /// User data of cancels (their completions only confirm; the RECV's own completion counts).
 const CANCEL: u64 = u64::MAX - 1;
+/// Marks a SEND's user data (slot keys stay below it: their generations wrap at 2^30).
+const SEND: u64 = 1 << 62;
 /// How long a stopping loop waits for the kernel to complete the RECVs it cancelled. Beyond
 /// it, their memory is leaked rather than freed while the kernel may still write to it.
 const STOP_GRACE: Duration = Duration::from_secs(5);
@@ -146,9 +148,15 @@ struct Conn {
     /// Length of the RECV outstanding on the receiver's target, while one is: the kernel may
     /// write into the target until its completion arrives.
     recv_len: Option<usize>,
-    /// The connection is over: the slot is freed once no RECV is outstanding.
+    /// The connection is over: the slot is freed once no RECV or SEND is outstanding.
     done: bool,
     cancel_sent: bool,
+    /// Requests taken from the connection's outbox, being sent (`queued_sends`).
+    sending: Vec<u8>,
+    /// How much of `sending` the kernel has taken.
+    sent: usize,
+    /// A SEND is outstanding on `sending[sent..]`: the kernel may read it until its completion.
+    send_outstanding: bool,
 }
 
 struct Loop {
@@ -253,6 +261,7 @@ impl Loop {
             match user_data {
                 WAKE => self.on_wake(),
                 CANCEL => {}
+                key if key & SEND != 0 => self.on_send(key & !SEND, result),
                 key => self.on_recv(key, result),
             }
         }
@@ -320,6 +329,11 @@ impl Loop {
                         self.finish(key);
                     }
                 }
+                Message::Flush { token } => {
+                    if let Some(key) = self.conns.key_of(token) {
+                        self.send_outbox(key);
+                    }
+                }
                 Message::RoundTrip(_acknowledged_when_dropped) => {}
             }
         }
@@ -336,7 +350,15 @@ impl Loop {
             self.inbox.shared.connections.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
             return;
         }
-        let conn = Conn { receiver, recv_len: None, done: false, cancel_sent: false };
+        let conn = Conn {
+            receiver,
+            recv_len: None,
+            done: false,
+            cancel_sent: false,
+            sending: Vec::new(),
+            sent: 0,
+            send_outstanding: false,
+        };
         match self.conns.insert(token, conn) {
             Ok(key) => self.arm_recv(key),
             // The reactor counts connections before sending, so this is a bug; the connection
@@ -344,6 +366,63 @@ impl Loop {
             Err(_) => {
                 self.inbox.shared.connections.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
             }
+        }
+    }
+
+    /// Takes what waits in the connection's outbox and sends it, unless a SEND is outstanding
+    /// (its completion comes back here) or the connection is over.
+    fn send_outbox(&mut self, key: u64) {
+        let Some(conn) = self.conns.get_mut(key) else { return };
+        if conn.send_outstanding || conn.done || conn.receiver.is_closed() {
+            return;
+        }
+        if conn.receiver.take_outbox(&mut conn.sending) {
+            conn.sent = 0;
+            self.arm_send(key);
+        }
+    }
+
+    /// Queues a SEND of what the connection has yet to send.
+    fn arm_send(&mut self, key: u64) {
+        let Some(conn) = self.conns.get_mut(key) else { return };
+        let rest = &conn.sending[conn.sent..];
+        let len = rest.len().min(u32::MAX as usize) as u32;
+        let send = opcode::Send::new(types::Fd(conn.receiver.fd()), rest.as_ptr(), len)
+            .flags(libc::MSG_NOSIGNAL)
+            .build()
+            .user_data(key | SEND);
+        conn.send_outstanding = true;
+        // SAFETY: `sending` belongs to the slot and is neither touched nor freed while
+        // `send_outstanding` is set: only `on_send`, with this SEND's completion, clears it, and
+        // `release` frees a slot only once it is clear (a stopping loop that gives up waiting
+        // leaks the slots instead). The socket stays open as long as the slot's receiver.
+        unsafe { self.push(&send) };
+    }
+
+    fn on_send(&mut self, key: u64, result: i32) {
+        let Some(conn) = self.conns.get_mut(key) else { return };
+        if !std::mem::replace(&mut conn.send_outstanding, false) {
+            return;
+        }
+        if conn.done || conn.receiver.is_closed() {
+            self.release(key);
+            return;
+        }
+        if result <= 0 {
+            let why = if result == 0 {
+                "send failed: the socket took nothing".to_string()
+            } else {
+                format!("send failed: {}", io::Error::from_raw_os_error(-result))
+            };
+            conn.receiver.stop(&why);
+            self.finish(key);
+            return;
+        }
+        conn.sent += result as usize;
+        if conn.sent < conn.sending.len() {
+            self.arm_send(key);
+        } else {
+            self.send_outbox(key);
         }
     }
 
@@ -366,23 +445,32 @@ impl Loop {
     fn finish(&mut self, key: u64) {
         let Some(conn) = self.conns.get_mut(key) else { return };
         conn.done = true;
-        if conn.recv_len.is_none() {
+        if conn.recv_len.is_none() && !conn.send_outstanding {
             self.release(key);
             return;
         }
         if !conn.cancel_sent {
             conn.cancel_sent = true;
-            let cancel = opcode::AsyncCancel::new(key).build().user_data(CANCEL);
-            // SAFETY: ASYNC_CANCEL carries only the user data to match; no memory.
-            unsafe { self.push(&cancel) };
+            let (recv, send) = (conn.recv_len.is_some(), conn.send_outstanding);
+            for (outstanding, user_data) in [(recv, key), (send, key | SEND)] {
+                if outstanding {
+                    let cancel = opcode::AsyncCancel::new(user_data).build().user_data(CANCEL);
+                    // SAFETY: ASYNC_CANCEL carries only the user data to match; no memory.
+                    unsafe { self.push(&cancel) };
+                }
+            }
         }
     }
 
-    /// Frees a slot whose RECV (if any) has completed: its receiver fails what is still in
-    /// flight and closes its socket.
+    /// Frees a slot whose RECV and SEND (if any) have completed: its receiver fails what is
+    /// still in flight and closes its socket. With one still outstanding the slot is only
+    /// marked done; that operation's completion frees it.
     fn release(&mut self, key: u64) {
-        if self.conns.get_mut(key).is_some_and(|c| c.recv_len.is_some()) {
-            debug_assert!(false, "a slot freed while its RECV is outstanding");
+        if self.conns.get_mut(key).is_some_and(|c| c.recv_len.is_some() || c.send_outstanding) {
+            // The other operation's completion frees it.
+            if let Some(conn) = self.conns.get_mut(key) {
+                conn.done = true;
+            }
             return;
         }
         if let Some(conn) = self.conns.remove(key) {
