@@ -45,6 +45,34 @@ fn mounting_a_missing_export_is_a_mount_error() {
 }
 
 #[test]
+fn submit_ring_sends_through_the_event_loops_where_there_are_some() {
+    let base = &server().vfs_url;
+    for without_loops in ["submit=ring&rtc=1", "submit=ring&backend=threads"] {
+        let client = Client::mount(&format!("{base}?{without_loops}")).unwrap();
+        assert!(!client.sends_through_rings(), "{without_loops}: callers send");
+    }
+    let s = vfs_scratch("submit-ring");
+    for backend in ["auto", "epoll"] {
+        let options = format!("submit=ring&backend={backend}&nconnect=2&safewrites=0");
+        let client = Client::mount(&format!("{base}/{}?{options}", s.name)).unwrap();
+        assert!(client.sends_through_rings());
+        let name = format!("through-{backend}");
+        let data = pattern(3 << 20, 7);
+        let copied = || client.stats().bytes_copied.load(std::sync::atomic::Ordering::Relaxed) as usize;
+        let before = copied();
+        let file = client.create(&name, 0o644).unwrap();
+        assert_eq!(file.write_at(&data, 0).unwrap(), data.len());
+        file.close().unwrap();
+        assert!(copied() - before >= data.len(), "{backend}: the WRITEs were copied into an outbox");
+        assert_eq!(std::fs::read(server().vfs_dir.join(&s.name).join(&name)).unwrap(), data, "{backend}");
+        let mut back = vec![0; data.len()];
+        let file = client.open(&name, &OpenOptions::new()).unwrap();
+        assert_eq!(file.read_at(&mut back, 0).unwrap(), data.len());
+        assert!(back == data, "{backend}: read back");
+    }
+}
+
+#[test]
 fn data_round_trips_across_rsize_boundaries_and_lands_on_disk() {
     let s = vfs_scratch("rw");
     let data = pattern(3 * (1 << 20) + 12345, 1);

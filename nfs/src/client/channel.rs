@@ -487,6 +487,9 @@ impl Channel {
             });
             match placed {
                 Ok((conn, pending, replies_before)) => {
+                    if send && conn.queues_sends() {
+                        self.note_copied(call.parts().iter().map(|p| p.len()).sum());
+                    }
                     let now = Instant::now();
                     return Ok(InFlight {
                         call,
@@ -535,16 +538,23 @@ impl Channel {
             for (i, done) in sent.iter_mut().enumerate().skip(first) {
                 let Some(this) = call(i).filter(|c| !*done && Arc::ptr_eq(&c.conn, conn)) else { continue };
                 if gathered == CALLS_PER_WRITE {
-                    // Errors surface through each call's reply, as Closed.
-                    let _ = conn.send(&parts, gathered as u64);
+                    self.send_gathered(conn, &parts, gathered);
                     gathered = 0;
                 }
                 parts[3 * gathered..3 * gathered + 3].copy_from_slice(&this.call.parts());
                 *done = true;
                 gathered += 1;
             }
-            let _ = conn.send(&parts[..3 * gathered], gathered as u64);
+            self.send_gathered(conn, &parts[..3 * gathered], gathered);
         }
+    }
+
+    /// One write of `calls` whole calls; errors surface through each call's reply, as Closed.
+    fn send_gathered(&self, conn: &Connection, parts: &[IoSlice<'_>], calls: usize) {
+        if conn.queues_sends() {
+            self.note_copied(parts.iter().map(|p| p.len()).sum());
+        }
+        let _ = conn.send(parts, calls as u64);
     }
 
     /// Waits for a reply, re-sending the same call (same XID, so the server's duplicate request

@@ -290,6 +290,12 @@ impl Client {
         self.inner.nfs.connections()
     }
 
+    /// Whether the event loops send the requests (`submit=ring`) rather than each caller.
+    /// Without event loops (`rtc=1`, `backend=threads`) callers send whatever `submit` says.
+    pub fn sends_through_rings(&self) -> bool {
+        matches!(&self.inner.receive_mode, ReceiveMode::Reactor(reactor) if reactor.queued_sends())
+    }
+
     /// Who receives replies on the NFS connections: `"io_uring"` or `"epoll"` (the client's
     /// event loops), `"threads"` (a reader thread per connection) or `"caller"` (`rtc=1`).
     pub fn receive_backend(&self) -> &'static str {
@@ -467,6 +473,7 @@ fn receive_mode(opts: &MountOptions, connections: usize, server: SocketAddr) -> 
         // Every connection, plus one replacing each (a closed connection leaves its loop when
         // its last receive completes, moments after the new one registers), plus slack.
         max_connections_per_loop: 2 * connections + 16,
+        queued_sends: opts.ring_sends,
     };
     match Reactor::start(config) {
         Ok(reactor) => Ok(ReceiveMode::Reactor(reactor)),

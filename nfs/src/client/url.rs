@@ -58,6 +58,11 @@ pub struct MountOptions {
     /// Event loop threads of the receive reactor (`rings`); `None` is one per CPU. Never more
     /// than the NFS connections.
     pub rings: Option<usize>,
+    /// The event loops also send (`submit=ring`): callers copy their requests into their
+    /// connection's outbox and its loop sends what has gathered with one operation. Otherwise
+    /// (`submit=caller`) each caller writes its own with one writev. Only with event loops:
+    /// `rtc=1` and `backend=threads` take precedence.
+    pub ring_sends: bool,
     /// Keep a copy of UNSTABLE writes until COMMIT covers them, to send again after a server
     /// restart (`safewrites`, on by default).
     pub safe_writes: bool,
@@ -116,6 +121,7 @@ impl MountOptions {
             run_to_completion: false,
             receive_backend: ReceiveBackend::default(),
             rings: None,
+            ring_sends: false,
             safe_writes: true,
             max_unstable_bytes: 64 << 20,
         }
@@ -236,6 +242,13 @@ impl MountOptions {
                     return Err(format!("rings must be 1..={MAX_RINGS}"));
                 }
                 self.rings = Some(rings);
+            }
+            "submit" => {
+                self.ring_sends = match value {
+                    "caller" => false,
+                    "ring" => true,
+                    _ => return Err(format!("submit must be caller or ring, not {value:?}")),
+                }
             }
             "safewrites" => self.safe_writes = flag(key, value)?,
             "maxunstable" => {
@@ -363,6 +376,10 @@ mod tests {
         assert_eq!(backend("backend=epoll"), ReceiveBackend::Epoll);
         assert_eq!(backend("backend=threads"), ReceiveBackend::Threads);
         assert_eq!(MountOptions::parse("nfs://127.0.0.1/x").unwrap().rings, None);
+        let ring_sends = |q: &str| MountOptions::parse(&format!("nfs://127.0.0.1/x?{q}")).unwrap().ring_sends;
+        assert!(!ring_sends(""));
+        assert!(!ring_sends("submit=caller"));
+        assert!(ring_sends("submit=ring"));
     }
 
     #[test]
@@ -373,6 +390,7 @@ mod tests {
             ("nfs://h:99999/x", "bad port"),
             ("nfs://127.0.0.1/x?bogus=1", "unknown option \"bogus\""),
             ("nfs://127.0.0.1/x?nconnect=65", "nconnect"),
+            ("nfs://127.0.0.1/x?submit=queue", "submit must be caller or ring"),
             ("nfs://127.0.0.1/x?mdconnect=64", "mdconnect"),
             ("nfs://127.0.0.1/x?sndbuf=12", "sndbuf"),
             ("nfs://127.0.0.1/x?rsize=12", "rsize"),
