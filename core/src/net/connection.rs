@@ -152,7 +152,9 @@ const OUTBOX_LIMIT: usize = 4 << 20;
 
 /// One TCP connection carrying many requests at once, matched to replies by key.
 ///
-/// Sends happen on the caller's thread under a lock, so a request's parts go out contiguously.
+/// Sends happen on the caller's thread under a lock, so a request's parts go out contiguously,
+/// or, with a reactor that sends ([`ReactorConfig::queued_sends`](crate::ring::ReactorConfig)),
+/// whole requests are copied into an outbox that the connection's event loop sends from.
 /// Replies are read by a reader thread of the connection's own, by the waiting callers, or by
 /// an event loop of a [`Reactor`] (see [`ReceiveMode`]); each frames them and hands each reply
 /// to its waiter through the same receive code.
@@ -176,7 +178,7 @@ pub enum ReceiveMode {
     Caller,
     /// One of the reactor's event loops (io_uring or epoll) reads the connection together with
     /// many others and hands each reply to its waiter: a few threads for any number of
-    /// connections. Sends still go out on the caller's thread.
+    /// connections. Sends go out on the caller's thread unless the reactor sends too.
     Reactor(Arc<Reactor>),
 }
 

@@ -15,10 +15,12 @@
 //!        │ Receiver::complete → Framer::filled → deliver(key, reply) → waiter / waker
 //! ```
 //!
-//! Sends never come here: a caller writes its request with one writev on its own thread under
-//! the connection's writer lock, which costs one system call and no hand-off, the lowest
-//! latency there is. Only receiving, where a thread per connection or a caller per connection
-//! would otherwise wait, is pooled.
+//! By default sends never come here: a caller writes its request with one writev on its own
+//! thread under the connection's writer lock, which costs one system call and no hand-off, the
+//! lowest latency there is. With [`ReactorConfig::queued_sends`] callers append their requests
+//! to the connection's outbox instead and send a `Flush { token }` only when the loop does not
+//! already own the stream's tail; the loop takes everything gathered and sends it with one
+//! SEND (io_uring) or send(2) (epoll), so many threads' requests leave in one operation.
 //!
 //! # Who owns the receive memory
 //!
