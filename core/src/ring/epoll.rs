@@ -182,6 +182,8 @@ impl Loop {
         loop {
             let Some(conn) = self.conns.get_mut(key) else { return };
             if conn.receiver.is_closed() {
+                // Out of the set at once: its writability would otherwise be reported for ever.
+                self.release(key);
                 return;
             }
             if conn.sent == conn.sending.len() {
