@@ -57,7 +57,8 @@ const FSTYPE: &str = "fuse.nfsx";
     after_help = "Options (-o, comma-separated, as in nfs(5)): nconnect=N, addrs=IP[,IP...] (multipath), \
 localaddrs=IP[,IP...], rsize=, wsize=, uid=, gid=, gids=a+b, timeo= (tenths of a second), retrans=, \
 hard, soft, ro, rw, actimeo=, acregmin=, acregmax=, acdirmin=, acdirmax=, noac, cto, nocto, \
-allow_other, default_permissions, threads=N, writeback (default)/nowriteback, mdconnect=, maxinflight=, resvport, noresvport, \
+allow_other, default_permissions, threads=N, writeback (default)/nowriteback, mdconnect=, maxinflight=, backend=, rings=, \
+submit=caller|ring, resvport, noresvport, \
 port=, mountport=, fsname=; exec/noexec, suid/nosuid, dev/nodev, atime/noatime, sync/async go to the kernel.\n\
 Unmount with `fusermount3 -u MOUNTPOINT` (or `umount MOUNTPOINT` as root)."
 )]

@@ -22,6 +22,9 @@ const URL_OPTIONS: &[&str] = &[
     "resvport",
     "noresvport",
     "rtc",
+    "backend",
+    "rings",
+    "submit",
     "maxinflight",
     "sndbuf",
     "rcvbuf",
@@ -253,6 +256,14 @@ mod tests {
         let parsed = nfsx::MountOptions::parse(&opts.url).unwrap();
         assert_eq!(parsed.server_addrs.len(), 3);
         assert_eq!((parsed.uid, parsed.nconnect, parsed.hard), (1000, 4, true));
+    }
+
+    #[test]
+    fn transport_options_travel_into_the_url() {
+        let opts = parse("127.0.0.1:/vfs", &o("backend=epoll,rings=2,submit=ring")).unwrap();
+        assert_eq!(opts.url, "nfs://127.0.0.1/vfs?backend=epoll&rings=2&submit=ring");
+        let parsed = nfsx::MountOptions::parse(&opts.url).unwrap();
+        assert_eq!((parsed.rings, parsed.ring_sends), (Some(2), true));
     }
 
     #[test]
