@@ -149,6 +149,8 @@ struct OutboxState {
 /// Bytes waiting in an outbox beyond which a caller waits (one record larger than this still
 /// goes, alone).
 const OUTBOX_LIMIT: usize = 4 << 20;
+/// Room an emptied outbox buffer keeps: many small requests' worth.
+const OUTBOX_RETAINED: usize = 256 << 10;
 
 /// One TCP connection carrying many requests at once, matched to replies by key.
 ///
@@ -277,6 +279,9 @@ impl Receiver {
     /// the callers and returns false.
     pub(crate) fn take_outbox(&self, into: &mut Vec<u8>) -> bool {
         into.clear();
+        // `into` becomes the outbox's next buffer: a burst of large writes leaves no more than
+        // this kept for good.
+        into.shrink_to(OUTBOX_RETAINED);
         let Some(outbox) = &self.shared.outbox else { return false };
         let mut state = outbox.state.lock();
         if state.bytes.is_empty() {
