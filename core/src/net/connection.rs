@@ -784,6 +784,10 @@ fn deliver(shared: &Shared, key: u32, frame: Bytes) {
         Some(completion) => {
             completion.complete(Ok(frame));
             shared.slot_freed.notify_one();
+            // The woken caller may have dropped its handle already, finding this one still held
+            // and so not recycling the completion: then this last holder does.
+            let leftover = shared.pending.lock().recycle(&completion);
+            drop(leftover);
         }
         None => {
             shared.stats.unmatched_replies.fetch_add(1, Ordering::Relaxed);
