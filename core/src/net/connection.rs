@@ -600,6 +600,8 @@ impl Connection {
             }
             outbox.room.wait(&mut state);
         }
+        // At most one reallocation for a record larger than the room left.
+        state.bytes.reserve(total);
         for part in parts {
             state.bytes.extend_from_slice(part);
         }
