@@ -805,7 +805,8 @@ impl Channel {
         if exhausted || matches!(e, TransportError::DuplicateKey { .. }) {
             return Err(Error::Transport(e));
         }
-        if matches!(e, TransportError::Connect { .. }) && !self.paths.any_up() {
+        // A single path is never taken out of use, so it counts as down whenever its connect fails.
+        if matches!(e, TransportError::Connect { .. }) && (self.paths.len() == 1 || !self.paths.any_up()) {
             // A refused connect answers at once; pace the retries so a restarting server gets time.
             std::thread::sleep(Duration::from_millis(100).min(self.retry.timeout));
         }
