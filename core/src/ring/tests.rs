@@ -32,9 +32,12 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-/// Accepts `conns` connections; on each reads `calls` requests, then answers them last first
-/// in one write, then waits for the client to hang up.
-fn reversing_server(conns: usize, calls: usize) -> SocketAddr {
+/// Accepts `conns` connections; on each reads `calls` requests, then writes what `answer` makes
+/// of them in one write, then waits for the client to hang up.
+/// Requests as a test server reads them: key and body.
+type Requests = [(u32, Vec<u8>)];
+
+fn batch_server(conns: usize, calls: usize, answer: fn(&Requests) -> Vec<u8>) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
@@ -42,14 +45,19 @@ fn reversing_server(conns: usize, calls: usize) -> SocketAddr {
             let (mut s, _) = listener.accept().unwrap();
             std::thread::spawn(move || {
                 let requests: Vec<_> = (0..calls).map(|_| read_frame(&mut s)).collect();
-                let replies: Vec<u8> =
-                    requests.iter().rev().flat_map(|(key, body)| frame(*key, body)).collect();
-                s.write_all(&replies).unwrap();
+                s.write_all(&answer(&requests)).unwrap();
                 let _ = s.read(&mut [0; 1]);
             });
         }
     });
     addr
+}
+
+/// Answers each connection's `calls` requests last first, echoing them.
+fn reversing_server(conns: usize, calls: usize) -> SocketAddr {
+    batch_server(conns, calls, |requests| {
+        requests.iter().rev().flat_map(|(key, body)| frame(*key, body)).collect()
+    })
 }
 
 #[test]
@@ -456,20 +464,11 @@ fn summarise(body: &[u8]) -> Vec<u8> {
     [(body.len() as u64).to_be_bytes(), sum.to_be_bytes()].concat()
 }
 
-/// Accepts one connection, reads `calls` requests, then answers each with its summary, in one
-/// write, and waits for the client to hang up.
+/// Answers one connection's `calls` requests with their summaries, in order.
 fn summing_server(calls: usize) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let (mut s, _) = listener.accept().unwrap();
-        let requests: Vec<_> = (0..calls).map(|_| read_frame(&mut s)).collect();
-        let replies: Vec<u8> =
-            requests.iter().flat_map(|(key, body)| frame(*key, &summarise(body))).collect();
-        s.write_all(&replies).unwrap();
-        let _ = s.read(&mut [0; 1]);
-    });
-    addr
+    batch_server(1, calls, |requests| {
+        requests.iter().flat_map(|(key, body)| frame(*key, &summarise(body))).collect()
+    })
 }
 
 #[test]
