@@ -20,6 +20,12 @@ fn reactor(backend: BackendChoice, threads: usize) -> Arc<Reactor> {
     Reactor::start(ReactorConfig { threads, backend, ..ReactorConfig::default() }).unwrap()
 }
 
+/// One loop that also sends its connections' requests (`queued_sends`).
+fn sending_reactor(backend: BackendChoice) -> Arc<Reactor> {
+    Reactor::start(ReactorConfig { threads: 1, backend, queued_sends: true, ..ReactorConfig::default() })
+        .unwrap()
+}
+
 fn connect(addr: SocketAddr, reactor: &Arc<Reactor>, framer: impl Framer) -> Connection {
     Connection::connect_with(addr, &options(), 64, framer, ReceiveMode::Reactor(Arc::clone(reactor))).unwrap()
 }
@@ -478,13 +484,7 @@ fn queued_sends_carry_many_threads_requests_through_the_loop_whole_and_in_order(
     const CALLS_PER_THREAD: usize = 8;
     const CALLS: usize = THREADS * CALLS_PER_THREAD;
     for backend in BACKENDS {
-        let reactor = Reactor::start(ReactorConfig {
-            threads: 1,
-            backend,
-            queued_sends: true,
-            ..ReactorConfig::default()
-        })
-        .unwrap();
+        let reactor = sending_reactor(backend);
         assert!(reactor.queued_sends());
         let addr = summing_server(CALLS);
         let conn = Arc::new(connect(addr, &reactor, LengthKeyFramer::default()));
@@ -527,13 +527,7 @@ fn queued_sends_carry_many_threads_requests_through_the_loop_whole_and_in_order(
 #[cfg_attr(miri, ignore)]
 fn a_queued_send_to_a_server_that_left_fails_the_calls() {
     for backend in BACKENDS {
-        let reactor = Reactor::start(ReactorConfig {
-            threads: 1,
-            backend,
-            queued_sends: true,
-            ..ReactorConfig::default()
-        })
-        .unwrap();
+        let reactor = sending_reactor(backend);
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let conn = connect(addr, &reactor, LengthKeyFramer::default());
