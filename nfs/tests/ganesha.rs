@@ -459,6 +459,17 @@ fn a_small_file_costs_one_create_and_one_write() {
     assert!(
         write.bytes >= big.len() as u64 && write.p99_latency_us >= write.p50_latency_us && write.errors == 0
     );
+    let read_bytes =
+        || s.client.op_stats().into_iter().find(|s| s.procedure == "READ").map_or(0, |r| r.bytes);
+    let before = read_bytes();
+    assert_eq!(s.client.read_file("big").unwrap().len(), big.len());
+    // The data landed in the caller's buffer, outside the reply records: still counted.
+    assert!(
+        read_bytes() - before >= big.len() as u64,
+        "READ bytes: {} for {}",
+        read_bytes() - before,
+        big.len()
+    );
 }
 
 #[test]

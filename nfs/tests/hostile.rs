@@ -17,11 +17,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
 
-use common::fake_server::{Behaviour, FakeServer, MAX_MISBEHAVIOUR};
+use common::fake_server::{file_byte, Behaviour, FakeServer, MAX_MISBEHAVIOUR};
 use nfsx::proto::NFS_PROGRAM;
 use nfsx::rpc::RpcError;
 use nfsx::xdr::DecodeError;
-use nfsx::{Client, Error};
+use nfsx::{Client, Error, OpenOptions};
 use nfsx_core::net::TransportError;
 
 /// Counts live heap bytes and their peak, so a test can bound what the client allocates.
@@ -260,6 +260,37 @@ fn a_connection_wedged_mid_record_is_replaced() {
     let started = Instant::now();
     let outcome = client.getattr(&root);
     assert!(outcome.is_ok(), "GETATTR after the server recovered: {outcome:?} after {:?}", started.elapsed());
+}
+
+/// A READ whose reply stops half-way while its data is being read straight into the caller's
+/// buffer (`read_into`): the soft call fails within the bound like any other, the buffer is
+/// the caller's again when it returns (the receive let go of it), and the next read succeeds,
+/// in every receive mode.
+#[test]
+fn a_read_into_whose_reply_stalls_mid_data_times_out_and_the_next_read_lands() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    for mode in ["", "&rtc=1", "&backend=epoll", "&backend=threads"] {
+        let server = FakeServer::start();
+        let client =
+            Client::mount(&server.url(&format!("{OPTIONS}{mode}"))).expect("mounting the fake server");
+        let file = client.open("", &OpenOptions::new()).expect("opening the root");
+        let mut buf = vec![0u8; 256 << 10];
+        assert_eq!(file.read_into(&mut buf, 0).unwrap(), buf.len());
+
+        server.script(NFS_PROGRAM, 6, Behaviour::TruncatedRecordThenStall);
+        let started = Instant::now();
+        let err = file.read_into(&mut buf, 0).unwrap_err();
+        let elapsed = started.elapsed();
+        assert_timed_out(&err);
+        let bound = TIMEOUT * (RETRANS + 1) + SLACK;
+        assert!(elapsed <= bound, "{mode}: the read took {elapsed:?}, over {bound:?}");
+
+        server.script(NFS_PROGRAM, 6, Behaviour::Normal);
+        buf.fill(0);
+        assert_eq!(file.read_into(&mut buf, 1000).unwrap(), buf.len(), "{mode}");
+        let expected = (1000..1000 + buf.len() as u64).map(file_byte);
+        assert!(buf.iter().copied().eq(expected), "{mode}: read_into returned other data");
+    }
 }
 
 /// A hard mount waits for ever for a silent server; `shut_down` ends the wait at once (for

@@ -9,6 +9,8 @@
 //! the sender waits ([`BufferPool::wait_for_room`]) or tells its caller, and the receive side
 //! never runs out.
 
+pub mod landing;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;

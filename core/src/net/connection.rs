@@ -12,22 +12,39 @@ use bytes::Bytes;
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use super::{socket, SocketOptions, TransportError};
+use crate::buf::landing::{LandingZone, ZoneClaim};
 use crate::ring::{Backend, Reactor, Registration};
 
 /// Splits a byte stream into frames and names the request each frame answers. The protocol layer
 /// implements it (ONC RPC record marking plus the XID); the transport only moves bytes.
 ///
 /// The framer also chooses where each read lands, so a large frame can be read straight into
-/// the buffer it will be handed out in, with no copy in between.
+/// the buffer it will be handed out in, or into memory its request lent for it
+/// ([`Replies::claim_landing`]), with no copy in between.
 pub trait Framer: Send + 'static {
     /// Where the next read from the socket goes (never empty). An io_uring event loop has the
     /// kernel write there after this returns, until its receive completes; meanwhile the framer
-    /// is neither called nor dropped, so memory the framer owns (which is all a safe
-    /// implementation can hand out here) stays valid and unaliased for that long.
+    /// is neither called nor dropped, so memory the framer owns or holds a claim on (which is
+    /// all a safe implementation can hand out here) stays valid and unaliased for that long.
     fn read_target(&mut self) -> &mut [u8];
     /// Accounts for `n` bytes just read into [`Framer::read_target`], handing each frame that
-    /// completes to `deliver` with its key.
-    fn filled(&mut self, n: usize, deliver: &mut dyn FnMut(u32, Bytes)) -> Result<(), String>;
+    /// completes to `replies` with its key.
+    fn filled(&mut self, n: usize, replies: &mut dyn Replies) -> Result<(), String>;
+    /// The connection is over: let go of whatever is held for a frame in progress (a claim on
+    /// lent memory above all, which its lender waits for).
+    fn abandon(&mut self) {}
+}
+
+/// Where a framer hands what it has framed: the requests in flight.
+pub trait Replies {
+    /// Hands a whole frame to the request keyed `key`.
+    fn deliver(&mut self, key: u32, frame: Bytes);
+    /// The memory the request keyed `key` lent for part of its reply, if it lent any and
+    /// nothing else holds it. The claim is let go when dropped.
+    fn claim_landing(&mut self, key: u32) -> Option<ZoneClaim>;
+    /// Hands a frame whose payload was read into `claim` (claimed for `key`) as the rest of it:
+    /// the request's [`Pending::landed`] says so. The claim is let go before the request sees it.
+    fn deliver_landed(&mut self, key: u32, rest: Bytes, claim: ZoneClaim);
 }
 
 /// Counters for one connection, readable while it runs.
@@ -312,6 +329,7 @@ impl Receiver {
         let n = match read {
             Ok(0) => {
                 self.stop("server closed the connection");
+                self.framer.abandon();
                 return Received::Finished;
             }
             Ok(n) => n,
@@ -320,13 +338,16 @@ impl Receiver {
             }
             Err(e) => {
                 self.stop(&format!("receive failed: {e}"));
+                self.framer.abandon();
                 return Received::Finished;
             }
         };
         let shared = &*self.shared;
         shared.stats.bytes_received.fetch_add(n as u64, Ordering::Relaxed);
-        if let Err(reason) = self.framer.filled(n, &mut |key, frame| deliver(shared, key, frame)) {
+        let mut dispatch = Dispatch { shared, fd: self.stream.as_raw_fd() };
+        if let Err(reason) = self.framer.filled(n, &mut dispatch) {
             self.stop(&reason);
+            self.framer.abandon();
             return Received::Finished;
         }
         Received::Bytes { short: n < wanted }
@@ -621,8 +642,12 @@ impl Connection {
     pub fn close(&self) {
         self.shared.fail_all("closed by the client".to_string());
         let _ = self.writer.lock().shutdown(Shutdown::Both);
-        if let ReceiveSide::Reactor(registration, _) = &self.receive {
-            registration.cancel();
+        match &self.receive {
+            ReceiveSide::Reactor(registration, _) => registration.cancel(),
+            // No reader will come back to this socket, so the framer lets go of any lent memory
+            // now (a reader thread's or event loop's receive ends with the shutdown and does it).
+            ReceiveSide::Caller(driven) => driven.lock().receiver.framer.abandon(),
+            ReceiveSide::Thread(_) => {}
         }
     }
 }
@@ -678,6 +703,18 @@ impl Pending {
         }
     }
 
+    /// Offers `zone` for this request's reply payload, before the request is sent: a framer
+    /// that meets the reply may read the payload straight into it ([`Pending::landed`]).
+    pub fn lend_landing(&self, zone: LandingZone) {
+        self.completion.state.lock().landing = Some(zone);
+    }
+
+    /// Whether the reply taken was delivered without its payload, which was read into the zone
+    /// this request lent.
+    pub fn landed(&self) -> bool {
+        self.completion.state.lock().landed
+    }
+
     /// Takes the reply if it has come, without waiting.
     pub fn try_reply(&self) -> Option<Reply> {
         self.completion.state.lock().reply.take()
@@ -724,13 +761,22 @@ struct Completion {
 struct CompletionState {
     reply: Option<Reply>,
     waker: Option<Waker>,
+    /// Memory the request lent for its reply's payload ([`Pending::lend_landing`]).
+    landing: Option<LandingZone>,
+    /// The reply's payload was read into `landing`; the reply is the rest of the frame.
+    landed: bool,
 }
 
 impl Completion {
     fn complete(&self, reply: Reply) {
+        self.complete_as(reply, false);
+    }
+
+    fn complete_as(&self, reply: Reply, landed: bool) {
         let waker = {
             let mut state = self.state.lock();
             state.reply = Some(reply);
+            state.landed = landed;
             state.waker.take()
         };
         self.ready.notify_all();
@@ -778,13 +824,50 @@ fn write_all_vectored(
     Ok(())
 }
 
+/// A receive side's [`Replies`]: the connection's requests in flight.
+struct Dispatch<'a> {
+    shared: &'a Shared,
+    /// The socket being read, which a claim on lent memory names.
+    fd: RawFd,
+}
+
+impl Replies for Dispatch<'_> {
+    fn deliver(&mut self, key: u32, frame: Bytes) {
+        deliver(self.shared, key, frame, None);
+    }
+
+    fn claim_landing(&mut self, key: u32) -> Option<ZoneClaim> {
+        let pending = self.shared.pending.lock();
+        let state = pending.calls.get(&key)?.state.lock();
+        state.landing.as_ref()?.claim(self.fd)
+    }
+
+    fn deliver_landed(&mut self, key: u32, rest: Bytes, claim: ZoneClaim) {
+        deliver(self.shared, key, rest, Some(claim));
+    }
+}
+
 /// Hands a reply to the request waiting for it; a reply nobody waits for is counted and dropped.
-fn deliver(shared: &Shared, key: u32, frame: Bytes) {
+/// `landed`: the claim on lent memory the reply's payload was read into, let go before the
+/// request learns of it, and counted as landed only if it is the request's own.
+fn deliver(shared: &Shared, key: u32, frame: Bytes, landed: Option<ZoneClaim>) {
     shared.stats.replies.fetch_add(1, Ordering::Relaxed);
-    let waiter = shared.pending.lock().calls.remove(&key);
+    let waiter = {
+        let mut pending = shared.pending.lock();
+        let lent_that_zone = |completion: &Arc<Completion>, claim: &ZoneClaim| {
+            completion.state.lock().landing.as_ref().is_some_and(|zone| zone.is_claimed_by(claim))
+        };
+        match &landed {
+            // A frame without its payload means nothing to a request that did not lend the zone.
+            Some(claim) if !pending.calls.get(&key).is_some_and(|c| lent_that_zone(c, claim)) => None,
+            _ => pending.calls.remove(&key),
+        }
+    };
+    let landed_here = landed.is_some();
+    drop(landed);
     match waiter {
         Some(completion) => {
-            completion.complete(Ok(frame));
+            completion.complete_as(Ok(frame), landed_here);
             shared.slot_freed.notify_one();
             // The woken caller may have dropped its handle already, finding this one still held
             // and so not recycling the completion: then this last holder does.

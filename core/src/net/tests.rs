@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::{Connection, Framer, SocketOptions, TransportError};
+use super::{Connection, Framer, Replies, SocketOptions, TransportError};
 
 pub(crate) struct LengthKeyFramer {
     scratch: Vec<u8>,
@@ -24,7 +24,7 @@ impl Framer for LengthKeyFramer {
         &mut self.scratch
     }
 
-    fn filled(&mut self, n: usize, deliver: &mut dyn FnMut(u32, Bytes)) -> Result<(), String> {
+    fn filled(&mut self, n: usize, replies: &mut dyn Replies) -> Result<(), String> {
         self.buf.extend_from_slice(&self.scratch[..n]);
         while self.buf.len() >= 8 {
             let len = u32::from_be_bytes(self.buf[..4].try_into().unwrap()) as usize;
@@ -35,7 +35,7 @@ impl Framer for LengthKeyFramer {
                 break;
             }
             let key = u32::from_be_bytes(self.buf[4..8].try_into().unwrap());
-            deliver(key, Bytes::copy_from_slice(&self.buf[8..8 + len]));
+            replies.deliver(key, Bytes::copy_from_slice(&self.buf[8..8 + len]));
             self.buf.drain(..8 + len);
         }
         Ok(())

@@ -38,6 +38,10 @@
 //!   freed, framer and socket with it, only when that RECV's completion arrives. A loop that
 //!   stops waits for every outstanding RECV's completion before it frees anything; should the
 //!   kernel never complete one, its framer is leaked rather than freed under the kernel.
+//! - a read target may be a caller's memory that the framer holds a claim on
+//!   ([`buf::landing`](crate::buf::landing)); the claim lives in the framer, so the rules above
+//!   keep it until the RECV completes, and the caller's `lend` waits for it (a leaked framer
+//!   would keep that caller waiting rather than let the kernel write into returned memory).
 //!
 //! With epoll nothing is borrowed by the kernel between system calls; a slot is freed at once.
 //!

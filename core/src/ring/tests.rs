@@ -8,8 +8,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-
 use super::*;
 use crate::net::tests::{frame, options, read_frame, send, server, soon, LengthKeyFramer};
 use crate::net::{Connection, Framer, ReceiveKind, ReceiveMode, Receiver, TransportError};
@@ -200,7 +198,7 @@ impl Framer for GraveyardFramer {
         &mut self.buf
     }
 
-    fn filled(&mut self, n: usize, _deliver: &mut dyn FnMut(u32, Bytes)) -> Result<(), String> {
+    fn filled(&mut self, n: usize, _replies: &mut dyn crate::net::Replies) -> Result<(), String> {
         self.filled.fetch_add(n, Ordering::SeqCst);
         Ok(())
     }

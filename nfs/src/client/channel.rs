@@ -9,15 +9,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use nfsx_core::buf::landing::LandingZone;
 use nfsx_core::buf::{BufferPool, Reservation};
 use nfsx_core::net::{Connection, Pending, ReceiveMode, SocketOptions, TransportError};
 use parking_lot::{Mutex, RwLock};
 
 use super::probe::{Paths, ProbeConfig, Route};
 use super::stats::{self, OpCounters, OP_SLOTS};
-use crate::proto::nfs3::{Commit, Nfsstat3, Procedure, Read, Readdir, Readdirplus, Write};
+use crate::proto::nfs3::{Commit, Nfsstat3, Procedure, Read, ReadOkHead, Readdir, Readdirplus, Write};
 use crate::rpc::{decode_reply, record_mark, CallHeader, Credential, RecordFramer, XidAllocator};
-use crate::xdr::{Encode, Writer};
+use crate::xdr::{Decode, Encode, Reader, Writer};
 use crate::{Error, Result};
 
 /// Where one connection goes and what it is now.
@@ -169,9 +170,17 @@ pub struct Call<'a> {
     needs_receive_buffer: bool,
     /// The reserved buffer, held from the first send until the call is answered or dropped.
     receive_buffer: Option<Reservation>,
+    /// The caller's memory that a READ reply's data may be read straight into.
+    landing: Option<LandingZone>,
 }
 
 impl Call<'_> {
+    /// Offers `zone` of the caller's memory for the data of this READ's reply
+    /// ([`Reply::landed`]).
+    pub fn land_data_in(&mut self, zone: LandingZone) {
+        self.landing = Some(zone);
+    }
+
     /// Gives the call a new transaction id (after a record mark, the XID is the first word).
     fn renew_xid(&mut self, xid: u32) {
         self.xid = xid;
@@ -191,6 +200,7 @@ pub struct Reply {
     body_offset: usize,
     stats_slot: usize,
     resent: bool,
+    landed: bool,
 }
 
 impl Reply {
@@ -207,6 +217,12 @@ impl Reply {
     /// and only its reply lost.
     pub fn resent(&self) -> bool {
         self.resent
+    }
+
+    /// Whether the reply's payload (a READ's data) was read into the zone the call lent
+    /// ([`Call::land_data_in`]): then the record ends where the payload would begin.
+    pub fn landed(&self) -> bool {
+        self.landed
     }
 }
 
@@ -354,6 +370,7 @@ impl Channel {
             &socket,
             self.max_in_flight,
             RecordFramer::with_pool(self.max_record, Arc::clone(&self.buffers))
+                .landing_payloads(read_payload_in)
                 .counting_copies_in(Arc::clone(&self.stats.bytes_copied)),
             self.receive_mode.clone(),
         )?);
@@ -440,6 +457,7 @@ impl Channel {
             padding,
             needs_receive_buffer,
             receive_buffer: None,
+            landing: None,
         }
     }
 
@@ -478,11 +496,13 @@ impl Channel {
             let deadline = Instant::now() + self.retry.timeout;
             let placed = self.connection(lane).and_then(|conn| {
                 let replies_before = conn.stats().replies.load(Ordering::Relaxed);
-                let pending = if send {
-                    conn.call(call.xid, &call.parts(), deadline)?
-                } else {
-                    conn.register(call.xid, deadline)?
-                };
+                let pending = conn.register(call.xid, deadline)?;
+                if let Some(zone) = &call.landing {
+                    pending.lend_landing(zone.clone());
+                }
+                if send {
+                    conn.send(&call.parts(), 1)?;
+                }
                 Ok((conn, pending, replies_before))
             });
             match placed {
@@ -744,11 +764,19 @@ impl Channel {
             .map_err(|source| Error::Decode { procedure, source })
             .and_then(|reply| reply.body.map_err(|source| Error::Rpc { procedure, source }))
             .map(|body| record.len() - body.len());
-        let bytes = if call.payload.is_empty() { record.len() } else { call.payload.len() };
+        let landed = inflight.pending.landed();
+        let bytes = if landed {
+            // The record ends where the data that landed in the caller's memory began.
+            read_payload_in(&record).map_or(0, |(_, data_len)| data_len) + record.len()
+        } else if call.payload.is_empty() {
+            record.len()
+        } else {
+            call.payload.len()
+        };
         self.stats.ops[call.stats_slot].record(inflight.sent_at.elapsed(), bytes, outcome.is_err());
         let (stats_slot, resent) = (call.stats_slot, inflight.resent);
         self.keep_head(inflight.call.head);
-        Ok(Reply { record, body_offset: outcome?, stats_slot, resent })
+        Ok(Reply { record, body_offset: outcome?, stats_slot, resent, landed })
     }
 
     fn keep_head(&self, mut head: Vec<u8>) {
@@ -818,6 +846,19 @@ impl Channel {
         let inflight = self.send(call)?;
         self.wait(inflight)
     }
+}
+
+/// Where a successful READ reply's data begins in its record, and how long it is, when the
+/// part before the data is all in `record_start` (the framer then reads the data into memory
+/// the call lent). Any other record, or one cut short, gives `None`.
+fn read_payload_in(record_start: &[u8]) -> Option<(usize, usize)> {
+    let body = decode_reply(record_start).ok()?.body.ok()?;
+    let mut r = Reader::new(body);
+    if r.u32("nfsstat3").ok()? != Nfsstat3::Ok as u32 {
+        return None;
+    }
+    let head = ReadOkHead::decode(&mut r).ok()?;
+    Some((record_start.len() - r.remaining(), head.data_len))
 }
 
 /// Calls gathered into one writev by [`Channel::send_registered`].

@@ -13,6 +13,8 @@ use crate::proto::nfs3::{
 };
 use crate::{Error, Result};
 
+use nfsx_core::buf::landing::{lend, Lender};
+
 use super::channel::Reply;
 use super::ops::new_object;
 use super::Client;
@@ -257,15 +259,30 @@ impl File {
         self.client.setattr_handle(&self.fh, &Sattr3 { size: Some(size), ..Sattr3::default() })
     }
 
-    /// Reads up to `buf.len()` bytes at `offset`; fewer only at end of file. Pieces of rsize
-    /// travel in parallel; each is copied once, from the buffer its reply was received in, into
-    /// `buf` ([`File::read_views`] avoids that copy).
-    pub fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<usize> {
-        self.read_pieces(offset, buf.len(), false, |start, wanted, data, _| {
-            let n = data.len().min(wanted);
-            buf[start..start + n].copy_from_slice(&data[..n]);
-            self.client.inner.nfs.note_copied(n);
+    /// Reads up to `buf.len()` bytes at `offset` straight into `buf`; fewer only at end of file.
+    /// Pieces of rsize travel in parallel, and the kernel reads each piece's data from the socket
+    /// into its place in `buf`: no copy in user space, but for the few bytes of a piece that
+    /// arrive together with the reply's head, and for a piece whose reply is not laid out as
+    /// expected (a short read), which is copied from its receive buffer.
+    pub fn read_into(&self, buf: &mut [u8], offset: u64) -> Result<usize> {
+        let nfs = &self.client.inner.nfs;
+        // A connection its callers drive is read here while a piece's data is still arriving
+        // in `buf` after its call was given up on.
+        let drive = || {
+            nfs.drive();
+        };
+        let len = buf.len();
+        lend(buf, &drive, |lender| {
+            self.read_pieces(offset, len, Some(lender), false, |start, _, data, _| {
+                lender.copy_in(start, data);
+                nfs.note_copied(data.len());
+            })
         })
+    }
+
+    /// The same as [`File::read_into`], by the name `std::os::unix::fs::FileExt` uses.
+    pub fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<usize> {
+        self.read_into(buf, offset)
     }
 
     /// Reads up to `len` bytes at `offset` without copying them: the pieces (of rsize, read in
@@ -276,18 +293,21 @@ impl File {
     /// views hold buffers this waits (up to `timeo`) for them to come back.
     pub fn read_views(&self, offset: u64, len: usize) -> Result<Vec<Bytes>> {
         let mut views = Vec::with_capacity(len.div_ceil(self.client.inner.fsinfo.rsize.max(1) as usize));
-        self.read_pieces(offset, len, true, |_, _, data, reply| views.push(reply.view(data)))?;
+        self.read_pieces(offset, len, None, true, |_, _, data, reply| views.push(reply.view(data)))?;
         Ok(views)
     }
 
     /// Sends READs of rsize for `len` bytes at `offset`, up to [`MAX_PIECES_IN_FLIGHT`] at
     /// once (fewer while the receive buffers are all in use), and hands each piece's data to
     /// `take(start, wanted, data, reply)` in order, until end of file or a short piece. Returns
-    /// the bytes read. `keeps_buffers`: `take` keeps each reply's buffer (as a view).
+    /// the bytes read. With a `lender` (of memory for `len` bytes), each piece lends its part of
+    /// that memory for its data, and `take` sees only the pieces whose data did not land there.
+    /// `keeps_buffers`: `take` keeps each reply's buffer (as a view).
     fn read_pieces(
         &self,
         offset: u64,
         len: usize,
+        lender: Option<&Lender<'_>>,
         keeps_buffers: bool,
         mut take: impl FnMut(usize, usize, &[u8], &Reply),
     ) -> Result<usize> {
@@ -301,13 +321,14 @@ impl File {
                 let wanted = (len - start).min(rsize);
                 let args =
                     ReadArgs { file: self.fh.as_fh(), offset: offset + start as u64, count: wanted as u32 };
-                let started = match self.client.start::<nfs3::Read>(&args) {
+                let zone = lender.and_then(|lender| lender.zone(start..start + wanted));
+                let started = match self.client.start_into::<nfs3::Read>(&args, zone.as_ref()) {
                     // Nothing of ours on its way: wait for a buffer to come back, unless the
                     // buffers in use are this read's own views.
                     Err(Error::ReceiveBuffersBusy { limit })
                         if window.is_empty() && !(keeps_buffers && kept >= limit) =>
                     {
-                        self.client.start_waiting::<nfs3::Read>(&args)
+                        self.client.start_waiting::<nfs3::Read>(&args, zone.as_ref())
                     }
                     started => started,
                 };
@@ -321,18 +342,19 @@ impl File {
             }
             let mut stop = false;
             for (inflight, start, wanted) in window {
+                // After a short piece the later ones are taken in all the same (their data may
+                // be landing in the lent memory) and read again from the new position.
+                let outcome = self.client.finish_read(inflight, |head, data, reply| {
+                    if let Some(data) = data.filter(|data| data.len() <= wanted && !stop) {
+                        take(start, wanted, data, reply);
+                    }
+                    (head.data_len, head.eof)
+                });
                 if stop {
-                    // A short piece ended the run; later pieces are re-read from the new position.
-                    drop(inflight);
                     continue;
                 }
+                let (n, eof) = outcome?;
                 kept += 1;
-                let (n, eof) = self.client.finish_with_reply::<nfs3::Read, _>(inflight, |ok, reply| {
-                    if ok.data.len() <= wanted {
-                        take(start, wanted, ok.data, reply);
-                    }
-                    (ok.data.len(), ok.eof)
-                })?;
                 if n > wanted {
                     return Err(Error::Protocol {
                         procedure: "READ",

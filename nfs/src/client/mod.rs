@@ -19,11 +19,12 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use nfsx_core::buf::landing::LandingZone;
 use nfsx_core::net::{ReceiveMode, SocketOptions, TransportError};
 use nfsx_core::ring::{BackendChoice, Reactor, ReactorConfig, ReactorError};
 
 use crate::proto::nfs3::{
-    self, Failed, Fattr3, FileHandle, FsinfoArgs, FsinfoOk, Nfsstat3, Procedure, WriteArgs,
+    self, Failed, Fattr3, FileHandle, FsinfoArgs, FsinfoOk, Nfsstat3, Procedure, ReadOkHead, WriteArgs,
 };
 use crate::proto::{
     mount, portmap, MOUNT_PROGRAM, MOUNT_VERSION, NFS_PROGRAM, NFS_VERSION, PORTMAP_PROGRAM, PORTMAP_VERSION,
@@ -341,7 +342,7 @@ impl Client {
         args: &P::Args<'_>,
         on_ok: impl for<'r> FnOnce(P::Ok<'r>) -> T,
     ) -> Result<T> {
-        let inflight = self.start_waiting::<P>(args)?;
+        let inflight = self.start_waiting::<P>(args, None)?;
         self.finish::<P, T>(inflight, on_ok)
     }
 
@@ -353,7 +354,7 @@ impl Client {
         on_ok: impl for<'r> FnOnce(P::Ok<'r>) -> T,
         on_fail: impl for<'r> FnOnce(Failed<P::Fail<'r>>) -> U,
     ) -> Result<std::result::Result<T, U>> {
-        let inflight = self.start_waiting::<P>(args)?;
+        let inflight = self.start_waiting::<P>(args, None)?;
         let reply = self.inner.nfs.wait(inflight)?;
         let result = decode_result::<P>(&reply)?;
         Ok(result.map(on_ok).map_err(on_fail))
@@ -364,17 +365,34 @@ impl Client {
     /// views of earlier replies still held, or calls in flight) it is not sent and this returns
     /// [`Error::ReceiveBuffersBusy`] (ENOBUFS): finish or drop something, then try again.
     pub fn start<'a, P: Procedure>(&self, args: &P::Args<'a>) -> Result<InFlight<'static>> {
-        let call = self.inner.nfs.encode(NFS_PROGRAM, NFS_VERSION, P::NUMBER, P::NAME, args, &[]);
+        self.start_into::<P>(args, None)
+    }
+
+    /// As [`Client::start`], offering `zone` of the caller's memory for the reply's payload (a
+    /// READ's data), which then may be read straight into it ([`Reply::landed`]).
+    pub(crate) fn start_into<'a, P: Procedure>(
+        &self,
+        args: &P::Args<'a>,
+        zone: Option<&LandingZone>,
+    ) -> Result<InFlight<'static>> {
+        let mut call = self.inner.nfs.encode(NFS_PROGRAM, NFS_VERSION, P::NUMBER, P::NAME, args, &[]);
+        if let Some(zone) = zone {
+            call.land_data_in(zone.clone());
+        }
         self.inner.nfs.send(call)
     }
 
-    /// As [`Client::start`], for a caller whose earlier calls complete without it (it is about
-    /// to wait for this one, or a reaper thread takes its completions): while the receive
+    /// As [`Client::start_into`], for a caller whose earlier calls complete without it (it is
+    /// about to wait for this one, or a reaper thread takes its completions): while the receive
     /// buffers are all in use it waits, up to `timeo`, for one to come back.
-    pub(crate) fn start_waiting<'a, P: Procedure>(&self, args: &P::Args<'a>) -> Result<InFlight<'static>> {
+    pub(crate) fn start_waiting<'a, P: Procedure>(
+        &self,
+        args: &P::Args<'a>,
+        zone: Option<&LandingZone>,
+    ) -> Result<InFlight<'static>> {
         let deadline = self.inner.nfs.receive_buffer_deadline();
         loop {
-            match self.start::<P>(args) {
+            match self.start_into::<P>(args, zone) {
                 Err(Error::ReceiveBuffersBusy { .. }) if self.inner.nfs.wait_for_receive_buffer(deadline) => {
                 }
                 started => return started,
@@ -389,6 +407,41 @@ impl Client {
         on_ok: impl for<'r> FnOnce(P::Ok<'r>) -> T,
     ) -> Result<T> {
         self.finish_with_reply::<P, T>(inflight, |ok, _| on_ok(ok))
+    }
+
+    /// Waits for a READ whose call may have lent memory for its data ([`Client::start_into`]):
+    /// `on_ok` gets the reply's head, and its data unless that was read into the lent memory.
+    pub(crate) fn finish_read<T>(
+        &self,
+        inflight: InFlight<'_>,
+        on_ok: impl for<'r> FnOnce(ReadOkHead, Option<&'r [u8]>, &'r Reply) -> T,
+    ) -> Result<T> {
+        let reply = self.inner.nfs.wait(inflight)?;
+        if reply.landed() {
+            // The framer lent the data only for a successful READ, whose head this is.
+            let mut r = Reader::new(reply.body());
+            let head = r
+                .u32("nfsstat3")
+                .and_then(|_| ReadOkHead::decode(&mut r))
+                .and_then(|head| r.finish().map(|()| head))
+                .map_err(|source| Error::Decode { procedure: nfs3::Read::NAME, source })?;
+            return Ok(on_ok(head, None, &reply));
+        }
+        match decode_result::<nfs3::Read>(&reply)? {
+            Ok(ok) => {
+                let head = ReadOkHead {
+                    file_attributes: ok.file_attributes,
+                    count: ok.count,
+                    eof: ok.eof,
+                    data_len: ok.data.len(),
+                };
+                Ok(on_ok(head, Some(ok.data), &reply))
+            }
+            Err(failed) => {
+                self.inner.nfs.note_failure_status(&reply);
+                Err(Error::Nfs { procedure: nfs3::Read::NAME, status: failed.status })
+            }
+        }
     }
 
     /// As [`Client::finish`], with the reply itself, so parts of it can be kept as views.
@@ -418,7 +471,7 @@ impl Client {
         done_status: Nfsstat3,
         on_ok: impl for<'r> FnOnce(P::Ok<'r>) -> T,
     ) -> Result<Option<T>> {
-        let inflight = self.start_waiting::<P>(args)?;
+        let inflight = self.start_waiting::<P>(args, None)?;
         let reply = self.inner.nfs.wait(inflight)?;
         let result = match decode_result::<P>(&reply)? {
             Ok(ok) => Ok(Some(on_ok(ok))),

@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
+use nfsx_core::buf::landing::ZoneClaim;
 use nfsx_core::buf::{BufferPool, PoolBuf};
+use nfsx_core::net::Replies;
 
 /// Set in a fragment header when the fragment ends the record.
 pub const LAST_FRAGMENT: u32 = 0x8000_0000;
@@ -178,17 +180,28 @@ const SCRATCH_LEN: usize = 256 * 1024;
 /// Each read that fills its whole length doubles the next, up to the scratch buffer.
 const PROBE_READ_LEN: usize = 4 * 1024;
 
+/// Finds the payload in the start of a large reply record (beginning with its XID): the offset
+/// where it begins and its length, when the record is a reply whose payload could be read into
+/// memory its call lent (a successful READ). The protocol layer supplies it.
+pub type PayloadLocator = fn(&[u8]) -> Option<(usize, usize)>;
+
 /// Record marking plus the XID: what the transport needs to match replies to calls.
 ///
 /// Small records are read many at a time into a scratch buffer and reassembled by a
 /// [`RecordReader`]. A large single-fragment record (a READ reply) gets a buffer from the pool
 /// as soon as its header is seen, and the rest of it is read straight into that buffer, which
-/// then becomes the reply handed to the caller: no copy in user space.
+/// then becomes the reply handed to the caller: no copy in user space. Or, where its call lent
+/// memory for the payload (`File::read_into`) and a [`PayloadLocator`] finds the payload, the
+/// payload is read straight into that memory and the reply handed over is the rest.
 #[derive(Debug)]
 pub struct RecordFramer {
     reader: RecordReader,
     scratch: Vec<u8>,
     pool: Option<Arc<BufferPool>>,
+    locate_payload: Option<PayloadLocator>,
+    /// Where the parts of records before a landed payload are kept, one after another (as the
+    /// small records' arena, so landing allocates nothing per reply).
+    heads: BytesMut,
     direct: Option<Direct>,
     /// How much of the scratch buffer the next read may fill.
     next_read_len: usize,
@@ -197,12 +210,51 @@ pub struct RecordFramer {
     copied: Arc<AtomicU64>,
 }
 
-/// A large record being read straight into its own buffer.
+/// A large record being read straight into the memory it is handed out in.
 #[derive(Debug)]
-struct Direct {
-    buf: PoolBuf,
+enum Direct {
+    /// Into a pooled buffer of its own.
+    Pooled { buf: PoolBuf, len: usize, filled: usize },
+    /// Its payload into memory its call lent; the rest of it was in the first read.
+    Landing(Landing),
+}
+
+#[derive(Debug)]
+struct Landing {
+    xid: u32,
+    /// The record up to the payload.
+    rest: BytesMut,
+    claim: ZoneClaim,
+    payload_len: usize,
+    /// The record's length, and the bytes of it read so far (counting the payload's padding).
     len: usize,
     filled: usize,
+    /// Where the payload's XDR padding is read to.
+    padding: [u8; 4],
+}
+
+impl Landing {
+    fn payload_end(&self) -> usize {
+        self.rest.len() + self.payload_len
+    }
+
+    fn target(&mut self) -> &mut [u8] {
+        let (at, end) = (self.rest.len(), self.payload_end());
+        if self.filled < end {
+            &mut self.claim.memory()[self.filled - at..self.payload_len]
+        } else {
+            &mut self.padding[self.filled - end..self.len - end]
+        }
+    }
+
+    /// The payload's XDR padding, once read, must be zeros like any other.
+    fn check_padding(&self) -> Result<(), String> {
+        if self.padding.iter().all(|&b| b == 0) {
+            Ok(())
+        } else {
+            Err("non-zero XDR padding after a reply's payload".to_string())
+        }
+    }
 }
 
 impl RecordFramer {
@@ -214,6 +266,8 @@ impl RecordFramer {
             reader,
             scratch: vec![0; SCRATCH_LEN],
             pool: None,
+            locate_payload: None,
+            heads: BytesMut::new(),
             direct: None,
             next_read_len: PROBE_READ_LEN,
             copied: Arc::default(),
@@ -224,6 +278,12 @@ impl RecordFramer {
     /// largest record; smaller pools are used only for records that fit).
     pub fn with_pool(max_record_len: usize, pool: Arc<BufferPool>) -> RecordFramer {
         RecordFramer { pool: Some(pool), ..RecordFramer::new(max_record_len) }
+    }
+
+    /// Reads the payloads that `locate` finds straight into memory their calls lent.
+    pub fn landing_payloads(mut self, locate: PayloadLocator) -> RecordFramer {
+        self.locate_payload = Some(locate);
+        self
     }
 
     /// Counts the bytes this framer copies into `counter` (shared by a channel's connections).
@@ -240,15 +300,20 @@ impl RecordFramer {
     }
 
     /// Once the reader has parsed the header of a large single-fragment record, moves its body
-    /// into a pooled buffer: what `input` holds now, the rest by later reads straight into it.
-    /// Returns the bytes of `input` taken.
-    fn start_direct(&mut self, input: &[u8], deliver: &mut dyn FnMut(u32, Bytes)) -> Result<usize, String> {
-        let Some(pool) = &self.pool else { return Ok(0) };
-        if pool.buffer_len() < DIRECT_MIN_LEN {
+    /// into memory of its own: its payload into memory its call lent, or the whole body into a
+    /// pooled buffer; what `input` holds now, the rest by later reads straight into it. Returns
+    /// the bytes of `input` taken.
+    fn start_direct(&mut self, input: &[u8], replies: &mut dyn Replies) -> Result<usize, String> {
+        let Some(buffer_len) = self.pool.as_ref().map(|pool| pool.buffer_len()) else { return Ok(0) };
+        if buffer_len < DIRECT_MIN_LEN {
             return Ok(0);
         }
         let Some(len) = self.reader.take_large_record(DIRECT_MIN_LEN) else { return Ok(0) };
-        if len > pool.buffer_len() {
+        if let Some(taken) = self.start_landing(input, len, replies) {
+            return Ok(taken);
+        }
+        let Some(pool) = &self.pool else { return Ok(0) };
+        if len > buffer_len {
             return Err(format!(
                 "record of {len} bytes does not fit a {}-byte receive buffer",
                 pool.buffer_len()
@@ -260,11 +325,63 @@ impl RecordFramer {
         self.copied.fetch_add(now as u64, Ordering::Relaxed);
         if now == len {
             let xid = xid_of(&buf.as_mut_slice()[..len]).map_err(|e| e.to_string())?;
-            deliver(xid, buf.freeze(len));
+            replies.deliver(xid, buf.freeze(len));
         } else {
-            self.direct = Some(Direct { buf, len, filled: now });
+            self.direct = Some(Direct::Pooled { buf, len, filled: now });
         }
         Ok(now)
+    }
+
+    /// Lands the payload of the `len`-byte record starting in `input` in memory its call lent, if
+    /// the part before the payload is all in `input`, the payload fills the rest of the record
+    /// (but its padding) and the call lent room for it. Returns the bytes of `input` taken.
+    fn start_landing(&mut self, input: &[u8], len: usize, replies: &mut dyn Replies) -> Option<usize> {
+        let locate = self.locate_payload?;
+        let now = input.len().min(len);
+        let (at, payload_len) = locate(&input[..now])?;
+        let payload_end = at.checked_add(payload_len)?;
+        if at > now || payload_end.checked_add(crate::xdr::pad_len(payload_len))? != len {
+            return None;
+        }
+        let xid = xid_of(input).ok()?;
+        let mut claim = replies.claim_landing(xid)?;
+        if claim.len() < payload_len {
+            return None;
+        }
+        let early = &input[at..now.min(payload_end)];
+        claim.memory()[..early.len()].copy_from_slice(early);
+        self.copied.fetch_add(early.len() as u64, Ordering::Relaxed);
+        let mut padding = [0; 4];
+        let early_padding = input.get(payload_end..now).unwrap_or_default();
+        padding[..early_padding.len()].copy_from_slice(early_padding);
+        let landing = Landing {
+            xid,
+            rest: self.keep_head(&input[..at]),
+            claim,
+            payload_len,
+            len,
+            filled: now,
+            padding,
+        };
+        if now == len {
+            landing.check_padding().ok()?;
+            replies.deliver_landed(xid, landing.rest.freeze(), landing.claim);
+        } else {
+            self.direct = Some(Direct::Landing(landing));
+        }
+        Some(now)
+    }
+}
+
+impl RecordFramer {
+    /// A copy of `head` in the heads' arena, which is reused in place once no reply holds any of
+    /// it, and replaced when one does and it is full.
+    fn keep_head(&mut self, head: &[u8]) -> BytesMut {
+        if self.heads.capacity() < head.len() && !self.heads.try_reclaim(RECORD_ARENA_LEN) {
+            self.heads = BytesMut::with_capacity(RECORD_ARENA_LEN.max(head.len()));
+        }
+        self.heads.extend_from_slice(head);
+        self.heads.split()
     }
 }
 
@@ -278,44 +395,63 @@ fn xid_of(record: &[u8]) -> Result<u32, RecordError> {
 impl nfsx_core::net::Framer for RecordFramer {
     fn read_target(&mut self) -> &mut [u8] {
         match &mut self.direct {
-            Some(d) => &mut d.buf.as_mut_slice()[d.filled..d.len],
+            Some(Direct::Pooled { buf, len, filled }) => &mut buf.as_mut_slice()[*filled..*len],
+            Some(Direct::Landing(landing)) => landing.target(),
             None => &mut self.scratch[..self.next_read_len],
         }
     }
 
-    fn filled(&mut self, n: usize, deliver: &mut dyn FnMut(u32, Bytes)) -> Result<(), String> {
-        if let Some(d) = &mut self.direct {
-            d.filled += n;
-            if d.filled >= d.len {
-                if let Some(Direct { mut buf, len, .. }) = self.direct.take() {
-                    let xid = xid_of(&buf.as_mut_slice()[..len]).map_err(|e| e.to_string())?;
-                    deliver(xid, buf.freeze(len));
+    fn filled(&mut self, n: usize, replies: &mut dyn Replies) -> Result<(), String> {
+        match &mut self.direct {
+            Some(Direct::Pooled { filled, len, .. }) => {
+                *filled += n;
+                if *filled >= *len {
+                    if let Some(Direct::Pooled { mut buf, len, .. }) = self.direct.take() {
+                        let xid = xid_of(&buf.as_mut_slice()[..len]).map_err(|e| e.to_string())?;
+                        replies.deliver(xid, buf.freeze(len));
+                    }
+                    self.next_read_len = PROBE_READ_LEN;
                 }
-                self.next_read_len = PROBE_READ_LEN;
+                return Ok(());
             }
-            return Ok(());
+            Some(Direct::Landing(landing)) => {
+                landing.filled += n;
+                if landing.filled >= landing.len {
+                    landing.check_padding()?;
+                    if let Some(Direct::Landing(Landing { xid, rest, claim, .. })) = self.direct.take() {
+                        replies.deliver_landed(xid, rest.freeze(), claim);
+                    }
+                    self.next_read_len = PROBE_READ_LEN;
+                }
+                return Ok(());
+            }
+            None => {}
         }
         let scratch = std::mem::take(&mut self.scratch);
         if n >= self.next_read_len {
             self.next_read_len = (2 * self.next_read_len).min(SCRATCH_LEN);
         }
-        let outcome = self.parse(&scratch[..n.min(scratch.len())], deliver);
+        let outcome = self.parse(&scratch[..n.min(scratch.len())], replies);
         self.scratch = scratch;
         outcome
+    }
+
+    fn abandon(&mut self) {
+        self.direct = None;
     }
 }
 
 impl RecordFramer {
-    fn parse(&mut self, mut input: &[u8], deliver: &mut dyn FnMut(u32, Bytes)) -> Result<(), String> {
+    fn parse(&mut self, mut input: &[u8], replies: &mut dyn Replies) -> Result<(), String> {
         while !input.is_empty() {
             let (used, record) = self.next_record(input).map_err(|e| e.to_string())?;
             input = &input[used..];
             if let Some((xid, record)) = record {
                 self.copied.fetch_add(record.len() as u64, Ordering::Relaxed);
-                deliver(xid, record);
+                replies.deliver(xid, record);
                 continue;
             }
-            let taken = self.start_direct(input, deliver)?;
+            let taken = self.start_direct(input, replies)?;
             input = &input[taken..];
             if used == 0 && taken == 0 {
                 return Err("record reassembly made no progress".to_string());

@@ -208,22 +208,144 @@ fn xids_are_sequential_from_the_seed() {
 }
 
 mod direct {
+    use std::collections::HashMap;
+
+    use nfsx_core::buf::landing::{lend, LandingZone, ZoneClaim};
     use nfsx_core::buf::BufferPool;
-    use nfsx_core::net::Framer;
+    use nfsx_core::net::{Framer, Replies};
 
     use super::super::*;
 
-    fn run(framer: &mut RecordFramer, stream: &[u8], cut: usize) -> Vec<(u32, bytes::Bytes)> {
-        let mut out = Vec::new();
+    /// The requests in flight, as a test sees them: what was delivered (and whether its payload
+    /// landed), and the zones lent by key.
+    #[derive(Default)]
+    struct Requests {
+        out: Vec<(u32, bytes::Bytes, bool)>,
+        lent: HashMap<u32, LandingZone>,
+    }
+
+    impl Replies for Requests {
+        fn deliver(&mut self, key: u32, frame: bytes::Bytes) {
+            self.out.push((key, frame, false));
+        }
+        fn claim_landing(&mut self, key: u32) -> Option<ZoneClaim> {
+            self.lent.get(&key)?.claim(-1)
+        }
+        fn deliver_landed(&mut self, key: u32, rest: bytes::Bytes, claim: ZoneClaim) {
+            assert!(self.lent[&key].is_claimed_by(&claim));
+            self.out.push((key, rest, true));
+        }
+    }
+
+    fn feed(framer: &mut RecordFramer, stream: &[u8], cut: usize, requests: &mut Requests) {
         let mut rest = stream;
         while !rest.is_empty() {
             let target = framer.read_target();
             let n = target.len().min(cut).min(rest.len());
             target[..n].copy_from_slice(&rest[..n]);
             rest = &rest[n..];
-            framer.filled(n, &mut |xid, record| out.push((xid, record))).unwrap();
+            framer.filled(n, requests).unwrap();
         }
-        out
+    }
+
+    fn run(framer: &mut RecordFramer, stream: &[u8], cut: usize) -> Vec<(u32, bytes::Bytes)> {
+        let mut requests = Requests::default();
+        feed(framer, stream, cut, &mut requests);
+        requests.out.into_iter().map(|(xid, record, _)| (xid, record)).collect()
+    }
+
+    /// A test record whose payload follows its XID and a length word, padded to four bytes.
+    fn payload_record(xid: u32, payload: &[u8]) -> Vec<u8> {
+        let mut r = [xid.to_be_bytes(), (payload.len() as u32).to_be_bytes()].concat();
+        r.extend_from_slice(payload);
+        r.resize(r.len() + crate::xdr::pad_len(payload.len()), 0);
+        r
+    }
+
+    fn locate_test_payload(record: &[u8]) -> Option<(usize, usize)> {
+        let len = record.get(4..8)?;
+        Some((8, u32::from_be_bytes(len.try_into().ok()?) as usize))
+    }
+
+    #[test]
+    fn a_payload_lands_in_the_memory_its_request_lent_and_the_rest_is_delivered() {
+        let pool = BufferPool::new(1 << 20, 4);
+        let payload: Vec<u8> = (0..100_001u32).map(|i| (i % 253) as u8).collect();
+        let landing = payload_record(7, &payload);
+        let too_big_for_its_zone = payload_record(9, &payload);
+        let small = record(8, 10);
+        let stream = [
+            &record_mark(small.len())[..],
+            &small,
+            &record_mark(landing.len()),
+            &landing,
+            &record_mark(too_big_for_its_zone.len()),
+            &too_big_for_its_zone,
+            &record_mark(small.len()),
+            &small,
+        ]
+        .concat();
+        let cuts: &[usize] = if cfg!(miri) { &[4093, usize::MAX] } else { &[1, 3, 4096, 65536, usize::MAX] };
+        for &cut in cuts {
+            let mut memory = vec![0u8; 2 * payload.len()];
+            let out = lend(&mut memory, &|| {}, |lender| {
+                let mut requests = Requests::default();
+                requests.lent.insert(7, lender.zone(0..payload.len() + 10).unwrap());
+                requests.lent.insert(9, lender.zone(payload.len() + 10..2 * payload.len()).unwrap());
+                let mut framer =
+                    RecordFramer::with_pool(1 << 20, pool.clone()).landing_payloads(locate_test_payload);
+                feed(&mut framer, &stream, cut, &mut requests);
+                requests.out
+            });
+            // The payload lands only when the read that meets the record holds all before it.
+            let summary: Vec<(u32, usize, bool)> = out.iter().map(|(x, r, l)| (*x, r.len(), *l)).collect();
+            let lands = cut >= 8;
+            let seven = if lands { (7, 8, true) } else { (7, landing.len(), false) };
+            assert_eq!(
+                summary,
+                [
+                    (8, small.len(), false),
+                    seven,
+                    (9, too_big_for_its_zone.len(), false),
+                    (8, small.len(), false)
+                ],
+                "cut {cut}"
+            );
+            if !lands {
+                assert_eq!(&out[1].1[..], &landing[..]);
+                continue;
+            }
+            assert_eq!(&out[1].1[..], &landing[..8]);
+            assert!(memory[..payload.len()] == payload[..], "cut {cut}: the payload landed in place");
+            assert!(memory[payload.len()..].iter().all(|&b| b == 0), "cut {cut}: nothing else was written");
+            assert_eq!(&out[2].1[..], &too_big_for_its_zone[..]);
+        }
+    }
+
+    #[test]
+    fn a_landed_payload_with_non_zero_padding_is_refused() {
+        let mut bad = payload_record(7, &[1; 40_001]);
+        *bad.last_mut().unwrap() = 1;
+        let stream = [&record_mark(bad.len())[..], &bad].concat();
+        let mut memory = vec![0u8; 40_001];
+        let refused = lend(&mut memory, &|| {}, |lender| {
+            let mut requests = Requests::default();
+            requests.lent.insert(7, lender.zone(0..40_001).unwrap());
+            let mut framer = RecordFramer::with_pool(1 << 20, BufferPool::new(1 << 20, 1))
+                .landing_payloads(locate_test_payload);
+            let mut rest = &stream[..];
+            loop {
+                let target = framer.read_target();
+                let n = target.len().min(rest.len());
+                target[..n].copy_from_slice(&rest[..n]);
+                rest = &rest[n..];
+                if let Err(e) = framer.filled(n, &mut requests) {
+                    break e;
+                }
+                assert!(!rest.is_empty(), "the record was accepted");
+            }
+        });
+        assert!(refused.contains("padding"), "{refused}");
     }
 
     fn record(xid: u32, body_len: usize) -> Vec<u8> {
@@ -276,6 +398,7 @@ mod direct {
         let err = framer.read_target().len();
         assert!(err > 0);
         framer.read_target()[..too_big.len()].copy_from_slice(&too_big);
-        assert!(framer.filled(too_big.len(), &mut |_, _| ()).unwrap_err().contains("exceeds the maximum"));
+        let refused = framer.filled(too_big.len(), &mut Requests::default()).unwrap_err();
+        assert!(refused.contains("exceeds the maximum"));
     }
 }

@@ -17,10 +17,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use nfsx::proto::mount::{self, ExportEntry, ExportList, MntOk, Mountstat3};
-use nfsx::proto::nfs3::{self, Fattr3, Fh, FsinfoOk, Ftype3, GetattrOk, NfsTime3, Reply, SpecData3};
+use nfsx::proto::nfs3::{self, Fattr3, Fh, FsinfoOk, Ftype3, GetattrOk, NfsTime3, ReadOk, Reply, SpecData3};
 use nfsx::proto::{MOUNT_PROGRAM, NFS_PROGRAM};
 use nfsx::rpc::{record_mark, RecordReader, LAST_FRAGMENT, REPLY};
-use nfsx::xdr::{Encode, Reader, Writer};
+use nfsx::xdr::{Decode, Encode, Reader, Writer};
 
 /// The export the fake server offers.
 pub const EXPORT: &str = "/hostile";
@@ -275,6 +275,11 @@ fn dir_attributes() -> Fattr3 {
     }
 }
 
+/// The byte at `offset` of every file the server reads from (an endless one).
+pub fn file_byte(offset: u64) -> u8 {
+    (offset % 251) as u8
+}
+
 /// The correct reply record to `call`.
 fn correct_reply(call: &Call<'_>) -> Vec<u8> {
     let root = Fh::new(ROOT_FH).expect("a valid handle");
@@ -312,6 +317,16 @@ fn correct_reply(call: &Call<'_>) -> Vec<u8> {
             let ok: Reply<'_, nfs3::Getattr> = Ok(GetattrOk { attributes: dir_attributes() });
             reply_record(call.xid, SUCCESS, &ok)
         }
+        (NFS_PROGRAM, 6) => match nfs3::ReadArgs::decode(&mut Reader::new(call.args)) {
+            Ok(args) => {
+                let data: Vec<u8> =
+                    (args.offset..args.offset + u64::from(args.count)).map(file_byte).collect();
+                let ok: Reply<'_, nfs3::Read> =
+                    Ok(ReadOk { file_attributes: None, count: args.count, eof: false, data: &data });
+                reply_record(call.xid, SUCCESS, &ok)
+            }
+            Err(_) => reply_record(call.xid, GARBAGE_ARGS, &()),
+        },
         _ => reply_record(call.xid, PROC_UNAVAIL, &()),
     }
 }

@@ -262,7 +262,7 @@ pub extern "C" fn nfsx_submit_pread(
                 client: open.client.clone(),
                 // Waits while every receive buffer is in use, as a full slot table waits: the
                 // reaper thread hands buffers back as it completes earlier pieces.
-                inflight: open.client.start_waiting::<nfs3::Read>(&args)?,
+                inflight: open.client.start_waiting::<nfs3::Read>(&args, None)?,
                 work: Work::Read { dst: buf as usize + start, len },
             })
         })

@@ -61,17 +61,35 @@ impl Encode for ReadOk<'_> {
 
 impl<'a> Decode<'a> for ReadOk<'a> {
     fn decode(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
-        let file_attributes = post_op_attr(r)?;
-        let count = r.u32("READ3resok.count")?;
-        let eof = r.bool("READ3resok.eof")?;
-        let data = r.opaque(MAX_DATA_LEN, "READ3resok.data")?;
-        check_count(count, data, "READ3resok.count")?;
+        let ReadOkHead { file_attributes, count, eof, data_len } = ReadOkHead::decode(r)?;
+        let data = r.opaque_fixed(data_len, "READ3resok.data")?;
         Ok(ReadOk { file_attributes, count, eof, data })
     }
 }
 
-fn check_count(count: u32, data: &[u8], field: &'static str) -> Result<(), DecodeError> {
-    if u64::from(count) == data.len() as u64 {
+/// `READ3resok` up to its data, which is `data_len` bytes (plus padding) long: all of a reply
+/// whose data the transport read straight into the caller's memory (`File::read_into`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadOkHead {
+    pub file_attributes: PostOpAttr,
+    pub count: u32,
+    pub eof: bool,
+    pub data_len: usize,
+}
+
+impl<'a> Decode<'a> for ReadOkHead {
+    fn decode(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
+        let file_attributes = post_op_attr(r)?;
+        let count = r.u32("READ3resok.count")?;
+        let eof = r.bool("READ3resok.eof")?;
+        let data_len = r.opaque_len(MAX_DATA_LEN, "READ3resok.data")?;
+        check_count(count, data_len, "READ3resok.count")?;
+        Ok(ReadOkHead { file_attributes, count, eof, data_len })
+    }
+}
+
+fn check_count(count: u32, data_len: usize, field: &'static str) -> Result<(), DecodeError> {
+    if u64::from(count) == data_len as u64 {
         Ok(())
     } else {
         Err(DecodeError::Invalid { field, reason: "count differs from the length of data" })
@@ -127,7 +145,7 @@ impl<'a> Decode<'a> for WriteArgs<'a> {
         let count = r.u32("WRITE3args.count")?;
         let stable = StableHow::decode(r)?;
         let data = r.opaque(MAX_DATA_LEN, "WRITE3args.data")?;
-        check_count(count, data, "WRITE3args.count")?;
+        check_count(count, data.len(), "WRITE3args.count")?;
         Ok(WriteArgs { file, offset, count, stable, data })
     }
 }

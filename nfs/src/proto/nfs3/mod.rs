@@ -82,7 +82,7 @@ pub use inspect::{
     PathconfOk, SetattrArgs, SetattrOk, ACCESS3_DELETE, ACCESS3_EXECUTE, ACCESS3_EXTEND, ACCESS3_LOOKUP,
     ACCESS3_MODIFY, ACCESS3_READ, FSF3_CANSETTIME, FSF3_HOMOGENEOUS, FSF3_LINK, FSF3_SYMLINK,
 };
-pub use io::{CommitArgs, CommitOk, ReadArgs, ReadOk, WriteArgs, WriteOk};
+pub use io::{CommitArgs, CommitOk, ReadArgs, ReadOk, ReadOkHead, WriteArgs, WriteOk};
 pub use names::{
     LinkArgs, LinkOk, LookupArgs, LookupOk, ReadlinkArgs, ReadlinkOk, RemoveArgs, RemoveOk, RenameArgs,
     RenameOk, RmdirArgs, RmdirOk,
