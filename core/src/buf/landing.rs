@@ -87,12 +87,7 @@ impl Lender<'_> {
         // SAFETY: `range.start <= self.len`, so the pointer stays within (or one past) the lent
         // allocation.
         let start = unsafe { self.start.add(range.start) };
-        let zone = LandingZone(Arc::new(Zone {
-            start,
-            len: range.len(),
-            state: Mutex::new(ZoneState::Open),
-            let_go: Condvar::new(),
-        }));
+        let zone = LandingZone::new(start, range.len());
         zones.push(zone.clone());
         Some(zone)
     }
@@ -125,6 +120,32 @@ impl Drop for Lender<'_> {
         for zone in self.zones.get_mut().iter() {
             zone.close_waiting(self.while_waiting);
         }
+    }
+}
+
+/// A zone over memory whose owner lends it by contract rather than by borrow (a C caller's
+/// buffer, valid until its completion is reaped): the zone closes when this is dropped, waiting
+/// for any claim, so once the drop returns nothing writes the memory through the zone again.
+#[derive(Debug)]
+pub struct OwnedZone(LandingZone);
+
+impl OwnedZone {
+    /// # Safety
+    /// `start..start + len` must be valid for writes, and neither read nor written by anything
+    /// else, until this value is dropped; it must be dropped (not leaked) before that memory is
+    /// used again.
+    pub unsafe fn over(start: *mut u8, len: usize) -> OwnedZone {
+        OwnedZone(LandingZone::new(start, len))
+    }
+
+    pub fn zone(&self) -> &LandingZone {
+        &self.0
+    }
+}
+
+impl Drop for OwnedZone {
+    fn drop(&mut self) {
+        self.0.close_waiting(&|| {});
     }
 }
 
@@ -165,6 +186,10 @@ impl std::fmt::Debug for LandingZone {
 }
 
 impl LandingZone {
+    fn new(start: *mut u8, len: usize) -> LandingZone {
+        LandingZone(Arc::new(Zone { start, len, state: Mutex::new(ZoneState::Open), let_go: Condvar::new() }))
+    }
+
     pub fn len(&self) -> usize {
         self.0.len
     }

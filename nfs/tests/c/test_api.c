@@ -52,6 +52,12 @@ static int same(const unsigned char *buf, size_t n, size_t start) {
     return 1;
 }
 
+/* Bytes nfsx has copied in user space so far. */
+static uint64_t copied(nfsx_client *c) {
+    struct nfsx_stats s;
+    return nfsx_stats(c, &s) == 0 ? s.bytes_copied : 0;
+}
+
 static void test_info(void) {
     CHECK(strlen(nfsx_version()) >= 5);
     CHECK(strcmp(nfsx_strerror(-ENOENT), "No such file or directory") == 0);
@@ -95,8 +101,11 @@ static void test_files(nfsx_client *c) {
     EQ(nfsx_pwrite(f, buf, BIG + 100, 0), BIG + 100);
     EQ(nfsx_fsync(f), 0);
     memset(back, 0, BIG + 100);
+    uint64_t before = copied(c);
     EQ(nfsx_pread(f, back, BIG + 100, 0), BIG + 100);
     CHECK(same(back, BIG + 100, 0));
+    /* the data landed in `back`: only what came with each reply's head was copied */
+    CHECK(copied(c) - before < BIG / 50);
     EQ(nfsx_pread(f, back, 1000, BIG), 100); /* short at end of file */
     CHECK(same(back, 100, BIG));
     EQ(nfsx_pread(f, back, 10, BIG + 1000), 0); /* past end */
@@ -349,11 +358,13 @@ static void test_async(nfsx_client *c) {
     EQ(poll(&pfd, 1, 0), 0);             /* and the fd is quiet again */
     EQ(nfsx_fsync(f), 0);                /* commits the pipelined writes */
 
-    /* one read of the whole file (4 rsize pieces) and many small ones */
+    /* one read of the whole file (4 rsize pieces), landing in `back`, and many small ones */
+    uint64_t before = copied(c);
     EQ(nfsx_submit_pread(q, f, back, CHUNK * CHUNKS + 10, 0, NULL), 0);
     EQ(reap(q, 1, done), 1);
     EQ(done[0].result, CHUNK * CHUNKS);
     CHECK(same(back, CHUNK * CHUNKS, 7));
+    CHECK(copied(c) - before < CHUNK * CHUNKS / 50);
     memset(back, 0, CHUNK * CHUNKS);
     for (uintptr_t i = 0; i < 32; i++)
         EQ(nfsx_submit_pread(q, f, back + i * 4096, 4096, i * 4096, (void *)i), 0);

@@ -23,6 +23,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use libc::{c_char, c_int, c_void, mode_t};
+use nfsx_core::buf::landing::OwnedZone;
 use parking_lot::Mutex;
 
 use super::args::{array_out, non_null, path_arg, write_out};
@@ -257,13 +258,18 @@ pub extern "C" fn nfsx_submit_pread(
                 offset: offset + start as u64,
                 count: len as u32,
             };
+            let dst = buf as usize + start;
+            // SAFETY: nfsx_submit_pread's contract keeps `buf` (of `count` bytes, so this
+            // piece's range too) valid and untouched by the caller until the completion is
+            // reaped, and the reaper drops the zone before it makes the completion.
+            let zone = unsafe { OwnedZone::over(dst as *mut u8, len) };
             Ok(Piece {
                 slot,
                 client: open.client.clone(),
                 // Waits while every receive buffer is in use, as a full slot table waits: the
                 // reaper thread hands buffers back as it completes earlier pieces.
-                inflight: open.client.start_waiting::<nfs3::Read>(&args, None)?,
-                work: Work::Read { dst: buf as usize + start, len },
+                inflight: open.client.start_waiting::<nfs3::Read>(&args, Some(zone.zone()))?,
+                work: Work::Read { dst, len, zone },
             })
         })
     })

@@ -12,6 +12,8 @@ use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use super::super::guard::{Errno, FfiResult};
 use super::super::types::nfsx_stat;
+use nfsx_core::buf::landing::OwnedZone;
+
 use super::nfsx_completion;
 use crate::client::InFlight;
 use crate::Client;
@@ -25,10 +27,12 @@ pub(crate) type Callback = (unsafe extern "C" fn(*const nfsx_completion, *mut c_
 /// What one RPC of an operation does with its reply.
 #[derive(Debug)]
 pub(crate) enum Work {
-    /// READ into the caller's buffer at `dst` (an address), `len` bytes wanted.
+    /// READ into the caller's buffer at `dst` (an address), `len` bytes wanted; `zone` lends
+    /// that memory for the reply's data to land in.
     Read {
         dst: usize,
         len: usize,
+        zone: OwnedZone,
     },
     /// WRITE of `len` bytes; the reply's verifier is noted on the file for COMMIT.
     Write {

@@ -1,6 +1,6 @@
 //! The reaper: one thread per completion queue that waits for each RPC in submission order
-//! (`Client::finish`), lands its result (READ data into the caller's buffer, attributes into
-//! the slot) and makes the completion when an operation's last piece is in.
+//! (`Client::finish`), lands its result (READ data into the caller's buffer, where the receive
+//! did not already put it; attributes into the slot) and makes the completion when an operation's last piece is in.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -76,16 +76,19 @@ fn stat_out(st: &super::queue::State, slot: u32) -> Option<usize> {
 fn finish(piece: Piece, short_already: bool) -> FfiResult<Outcome> {
     let Piece { client, inflight, work, .. } = piece;
     match work {
-        Work::Read { dst, len } => {
-            let (n, eof) = client.finish::<nfs3::Read, _>(inflight, |ok| {
-                let n = ok.data.len().min(len);
-                if !short_already {
+        Work::Read { dst, len, zone } => {
+            let (n, eof) = client.finish_read(inflight, |head, data, _| {
+                // The data landed in the caller's buffer (`data` is None), or is copied there
+                // once no receive can write through the zone any more.
+                drop(zone);
+                if let Some(data) = data.filter(|_| !short_already) {
+                    let n = data.len().min(len);
                     // SAFETY: `dst` is the caller's buffer of at least `len` bytes at this
                     // piece's place, which nfsx_submit_pread's contract keeps valid and
                     // untouched until the completion is reaped; each piece writes its own range.
-                    unsafe { std::ptr::copy_nonoverlapping(ok.data.as_ptr(), dst as *mut u8, n) };
+                    unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), dst as *mut u8, n) };
                 }
-                (ok.data.len(), ok.eof)
+                (head.data_len, head.eof)
             })?;
             if n > len {
                 return Err(Errno(libc::EIO));
