@@ -92,6 +92,7 @@ fn self_command(mode: &[&str], o: &Opts) -> Result<Command, String> {
         .args(["--file-size", &o.file_size.to_string()])
         .args(["--rw", o.rw.name(), "--bs", &o.bs.to_string()])
         .args(["--size", &o.size.to_string(), "--seed", &o.seed.to_string()])
+        .args(["--api", o.api.name()])
         .args(["--timeout", &o.timeout_s().to_string()])
         .args(["--json", "--quiet"]);
     if let Some(n) = o.ops {

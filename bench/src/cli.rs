@@ -75,6 +75,25 @@ impl Workload {
     }
 }
 
+/// How the io workload reads through nfsx.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Api {
+    /// One READ or WRITE per block through the batch API, --qd in flight.
+    Batch,
+    /// `File::read_into` of --qd blocks per call (what `nfsx_pread` does): the data lands in the
+    /// caller's buffer. Sequential reads only.
+    File,
+}
+
+impl Api {
+    pub fn name(self) -> &'static str {
+        match self {
+            Api::Batch => "batch",
+            Api::File => "file",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Rw {
     Read,
@@ -151,6 +170,9 @@ pub struct Opts {
     /// io: access pattern.
     #[arg(long, value_enum, default_value_t = Rw::Write)]
     pub rw: Rw,
+    /// io: how nfsx reads (libnfs always uses its async API).
+    #[arg(long, value_enum, default_value_t = Api::Batch)]
+    pub api: Api,
     /// io: block size (one READ or WRITE each; at most the mount's rsize/wsize). K, M, G suffixes.
     #[arg(long, default_value = "1M", value_parser = parse_size)]
     pub bs: u64,

@@ -220,6 +220,37 @@ fn io_read_verify() {
     assert_eq!(v[1]["verify"], "ok");
 }
 
+/// `--api file`: the reads are File::read_into calls of --qd blocks, every block verified and
+/// counted as an operation; it refuses anything but sequential reads.
+#[test]
+fn io_read_through_the_file_api_lands_and_verifies_every_block() {
+    let out = bench(&[
+        "io",
+        "--url",
+        &server().vfs_url,
+        "--rw",
+        "read",
+        "--api",
+        "file",
+        "--bs",
+        "128K",
+        "--size",
+        "3M",
+        "--qd",
+        "4",
+        "--verify",
+        "--json",
+    ]);
+    let v = phases(&out);
+    assert_eq!(v[1]["phase"], "read");
+    assert_eq!(v[1]["verify"], "ok");
+    assert_eq!(v[1]["ops"], 24);
+    assert_eq!(v[1]["parameters"]["api"], "file");
+    check_fields(&v[1]);
+    fails_clearly(&["io", "--url", &server().vfs_url, "--rw", "randread", "--api", "file"], "--api file");
+    fails_clearly(&["io", "--url", &server().vfs_url, "--rw", "write", "--api", "file"], "--api file");
+}
+
 #[test]
 fn compare_runs_both_clients() {
     let out =

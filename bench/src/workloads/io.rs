@@ -2,13 +2,15 @@
 //! file per thread, sequential or in a seeded random order, `--qd` in flight per thread.
 //! Writes are UNSTABLE and the phase ends with a COMMIT (timed). A read run first lays the file
 //! out (phase "layout"); `--verify` makes a write run read the file back (phase "read") and a
-//! read run check what it reads, every byte.
+//! read run check what it reads, every byte. With `--api file` the timed reads are
+//! `File::read_into` calls of `--qd` blocks each, landing in one buffer; each block counts as an
+//! operation with the latency of its call.
 
 use nfsx::proto::nfs3::{self, CommitArgs, FileHandle, ReadArgs, StableHow, WriteArgs};
-use nfsx::Client;
+use nfsx::{Client, OpenOptions};
 
 use super::{describe_err, mount, pipeline, PhaseCtl, PhaseSpec, Setup, ThreadPhase, ThreadWork};
-use crate::cli::Opts;
+use crate::cli::{Api, Opts};
 use crate::pattern;
 
 struct Io {
@@ -20,6 +22,7 @@ struct Io {
     bs: u64,
     seed: u64,
     verify: bool,
+    api: Api,
     data: Vec<u8>,
     order: Vec<u64>,
     /// Blocks the last write phase wrote (the first ones of `order`): what a verify reads back.
@@ -37,6 +40,12 @@ pub fn setup(setup: &Client, o: &Opts, prefix: &str) -> Result<Setup, String> {
     }
     if o.size < o.bs {
         return Err(format!("--size {} is smaller than --bs {}", o.size, o.bs));
+    }
+    if o.api == Api::File && o.rw != crate::cli::Rw::Read {
+        return Err(format!(
+            "--api file reads runs of --qd blocks with File::read_into: it needs --rw read, not {}",
+            o.rw.name()
+        ));
     }
     let total = o.size.saturating_mul(o.threads as u64);
     if total > info.maxfilesize.saturating_mul(o.threads as u64) || o.size > info.maxfilesize {
@@ -70,6 +79,7 @@ pub fn setup(setup: &Client, o: &Opts, prefix: &str) -> Result<Setup, String> {
             bs: o.bs,
             seed: o.seed,
             verify: o.verify,
+            api: o.api,
             data: data.clone(),
             order: pattern::block_order(o.seed, t, blocks, o.rw.is_random()),
             written: 0,
@@ -129,7 +139,46 @@ impl Io {
         Ok(out)
     }
 
+    /// Sequential reads of `qd` blocks per `File::read_into` call into one buffer.
+    fn read_runs(&self, ctl: &PhaseCtl) -> Result<ThreadPhase, String> {
+        let mut out = ThreadPhase::new();
+        let bs = self.bs as usize;
+        let file = self
+            .client
+            .open(&self.path, &OpenOptions::new())
+            .map_err(|e| describe_err(&format!("open {}", self.path), e))?;
+        let mut buf = vec![0u8; self.qd * bs];
+        let mut next = 0;
+        while next < self.written && (!ctl.timed || ctl.open()) {
+            let blocks = (self.qd as u64).min(self.written - next);
+            let run = &mut buf[..blocks as usize * bs];
+            let started = std::time::Instant::now();
+            let n = file.read_into(run, next * self.bs).map_err(|e| describe_err("READ", e))?;
+            if n != run.len() {
+                return Err(format!(
+                    "short read at offset {}: {n} of {} bytes (does the export keep files this large?)",
+                    next * self.bs,
+                    run.len()
+                ));
+            }
+            for (i, got) in run.chunks(bs).enumerate() {
+                let block = next + i as u64;
+                if let Some(b) =
+                    self.verify.then(|| pattern::first_difference(got, self.block(block))).flatten()
+                {
+                    out.note_bad(block * self.bs + b as u64);
+                }
+                ctl.done(&mut out, started, self.bs);
+            }
+            next += blocks;
+        }
+        Ok(out)
+    }
+
     fn read(&self, ctl: &PhaseCtl) -> Result<ThreadPhase, String> {
+        if self.api == Api::File {
+            return self.read_runs(ctl);
+        }
         let mut out = ThreadPhase::new();
         let client = &self.client;
         let bs = self.bs;

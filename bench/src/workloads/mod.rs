@@ -263,6 +263,7 @@ pub fn parameters(workload: Workload, o: &Opts) -> Map<String, Value> {
         }
         Workload::Io => {
             p.insert("rw".into(), json!(o.rw.name()));
+            p.insert("api".into(), json!(o.api.name()));
             p.insert("bs".into(), json!(o.bs));
             p.insert("size".into(), json!(o.size));
             p.insert("verify".into(), json!(o.verify));
