@@ -2,7 +2,7 @@ use std::collections::HashMap;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
@@ -106,6 +106,11 @@ struct Shared {
     stats: ConnectionStats,
     /// Requests waiting for the event loop to send them, where the loop sends (`submit=ring`).
     outbox: Option<Outbox>,
+    /// The size of the smaller replies of late: what a caller waiting for several
+    /// replies expects each to take ([`Connection::wake_after_replies`]). An average would
+    /// wait for bytes that never come when small replies follow large ones (GETATTRs after
+    /// CREATEs), so a smaller reply sets it at once and larger ones raise it slowly.
+    small_reply_bytes: AtomicUsize,
 }
 
 impl Shared {
@@ -119,6 +124,7 @@ impl Shared {
             close_reason: Mutex::new(None),
             stats: ConnectionStats::default(),
             outbox: queued_sends.then(Outbox::default),
+            small_reply_bytes: AtomicUsize::new(0),
         }
     }
 
@@ -455,15 +461,12 @@ impl Connection {
     }
 
     /// In [`ReceiveMode::Caller`]: asks to be woken only once about `replies` replies are
-    /// queued (sized from the average reply so far), or after the caller's poll timeout. One
+    /// queued (sized as the small replies of late), or after the caller's poll timeout. One
     /// reply's worth restores the default.
     pub fn wake_after_replies(&self, replies: usize) {
         let Some(driven) = self.driven() else { return };
-        let stats = &self.shared.stats;
-        let received = stats.bytes_received.load(Ordering::Relaxed);
-        let count = stats.replies.load(Ordering::Relaxed).max(1);
-        let bytes =
-            if replies <= 1 { 1 } else { ((received / count) as usize * replies).min(MAX_LOW_WATER_BYTES) };
+        let small = self.shared.small_reply_bytes.load(Ordering::Relaxed).max(1);
+        let bytes = if replies <= 1 { 1 } else { small.saturating_mul(replies).min(MAX_LOW_WATER_BYTES) };
         if let Some(mut reader) = driven.try_lock() {
             if reader.low_water != bytes
                 && crate::poll::set_receive_low_water(reader.receiver.fd(), bytes).is_ok()
@@ -786,6 +789,9 @@ impl Completion {
     }
 }
 
+/// A reply larger than the small ones of late moves their size this fraction of the way to its own.
+const SMALL_REPLY_RISE: usize = 16;
+
 /// Iovecs a send keeps on the stack; more are allocated for.
 const IOVECS_ON_STACK: usize = 128;
 
@@ -852,6 +858,11 @@ impl Replies for Dispatch<'_> {
 /// request learns of it, and counted as landed only if it is the request's own.
 fn deliver(shared: &Shared, key: u32, frame: Bytes, landed: Option<ZoneClaim>) {
     shared.stats.replies.fetch_add(1, Ordering::Relaxed);
+    // The framing around a frame is not counted: an estimate a little low only wakes early.
+    let size = frame.len() + landed.as_ref().map_or(0, ZoneClaim::len);
+    let small = shared.small_reply_bytes.load(Ordering::Relaxed);
+    let small = if size <= small { size } else { small + (size - small) / SMALL_REPLY_RISE };
+    shared.small_reply_bytes.store(small, Ordering::Relaxed);
     let waiter = {
         let mut pending = shared.pending.lock();
         let lent_that_zone = |completion: &Arc<Completion>, claim: &ZoneClaim| {

@@ -79,7 +79,7 @@ pub struct ConnectionStats {
 /// How often a thread waiting in run-to-completion mode checks whether the driving thread left.
 const DRIVER_HANDOFF_CHECK: Duration = Duration::from_millis(1);
 /// Replies waited for at once while driving: fewer wake-ups, each reading more.
-const MAX_COALESCED_REPLIES: usize = 16;
+const MAX_COALESCED_REPLIES: usize = 32;
 /// The longest a coalescing wait delays a reply that has already arrived.
 const COALESCE_WAIT: Duration = Duration::from_micros(500);
 /// Pause after the first NFS3ERR_JUKEBOX of a call; doubles with each one, up to the maximum.
@@ -651,13 +651,15 @@ impl Channel {
     }
 
     /// Blocks until a connection has something to read or `until` passes (at most a short
-    /// slice, so deadlines elsewhere are noticed). With many calls in flight it waits for a
-    /// quarter of them to be answered, or [`COALESCE_WAIT`], whichever comes first.
+    /// slice, so deadlines elsewhere are noticed). With many calls in flight it waits for half
+    /// of them to be answered (up to [`MAX_COALESCED_REPLIES`]), or [`COALESCE_WAIT`], whichever
+    /// comes first: each wake-up is the costliest part of a small call, and the server still
+    /// has the other half to work on meanwhile.
     pub fn await_readable(&self, until: Instant) {
         let mut coalescing = false;
         for lane in &self.lanes {
             if let Some(conn) = lane.conn.read().as_ref() {
-                let batch = (conn.in_flight() / 4).min(MAX_COALESCED_REPLIES);
+                let batch = (conn.in_flight() / 2).min(MAX_COALESCED_REPLIES);
                 conn.wake_after_replies(batch);
                 coalescing |= batch > 1;
             }
