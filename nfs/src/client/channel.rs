@@ -80,6 +80,8 @@ pub struct ConnectionStats {
 const DRIVER_HANDOFF_CHECK: Duration = Duration::from_millis(1);
 /// Replies waited for at once while driving: fewer wake-ups, each reading more.
 const MAX_COALESCED_REPLIES: usize = 32;
+/// Calls in flight from which a driving caller waits for half of them rather than a quarter.
+const DEEP_WINDOW: usize = 8;
 /// The longest a coalescing wait delays a reply that has already arrived.
 const COALESCE_WAIT: Duration = Duration::from_micros(500);
 /// Pause after the first NFS3ERR_JUKEBOX of a call; doubles with each one, up to the maximum.
@@ -651,15 +653,14 @@ impl Channel {
     }
 
     /// Blocks until a connection has something to read or `until` passes (at most a short
-    /// slice, so deadlines elsewhere are noticed). With many calls in flight it waits for half
-    /// of them to be answered (up to [`MAX_COALESCED_REPLIES`]), or [`COALESCE_WAIT`], whichever
-    /// comes first: each wake-up is the costliest part of a small call, and the server still
-    /// has the other half to work on meanwhile.
+    /// slice, so deadlines elsewhere are noticed). With many calls in flight it waits for a
+    /// share of them to be answered ([`coalesced_replies`]), or [`COALESCE_WAIT`], whichever
+    /// comes first: each wake-up is the costliest part of a small call.
     pub fn await_readable(&self, until: Instant) {
         let mut coalescing = false;
         for lane in &self.lanes {
             if let Some(conn) = lane.conn.read().as_ref() {
-                let batch = (conn.in_flight() / 2).min(MAX_COALESCED_REPLIES);
+                let batch = coalesced_replies(conn.in_flight());
                 conn.wake_after_replies(batch);
                 coalescing |= batch > 1;
             }
@@ -861,6 +862,15 @@ fn read_payload_in(record_start: &[u8]) -> Option<(usize, usize)> {
     }
     let head = ReadOkHead::decode(&mut r).ok()?;
     Some((record_start.len() - r.remaining(), head.data_len))
+}
+
+/// How many replies a caller driving a connection with `in_flight` calls waits for at once:
+/// half the window when it is deep, so the server keeps the other half to work on; a quarter
+/// of a shallow one, where waiting for half leaves the server idle (at queue depth 4 that cost
+/// 15% of the rate; from 8 on, half is cheaper at the same rate).
+fn coalesced_replies(in_flight: usize) -> usize {
+    let share = if in_flight >= DEEP_WINDOW { in_flight / 2 } else { in_flight / 4 };
+    share.min(MAX_COALESCED_REPLIES)
 }
 
 /// Calls gathered into one writev by [`Channel::send_registered`].
