@@ -199,54 +199,37 @@ fn io_write_verify_reads_back_every_byte() {
     check_fields(&v[1]);
 }
 
+/// Sequential reads checked byte for byte, through the batch API and through `--api file`
+/// (File::read_into calls of --qd blocks, each block an operation); the file API refuses
+/// anything but sequential reads.
 #[test]
-fn io_read_verify() {
-    let out = bench(&[
-        "io",
-        "--url",
-        &server().vfs_url,
-        "--rw",
-        "read",
-        "--bs",
-        "128K",
-        "--size",
-        "1M",
-        "--verify",
-        "--json",
-    ]);
-    let v = phases(&out);
-    assert_eq!(v[0]["phase"], "layout");
-    assert_eq!(v[1]["phase"], "read");
-    assert_eq!(v[1]["verify"], "ok");
-}
-
-/// `--api file`: the reads are File::read_into calls of --qd blocks, every block verified and
-/// counted as an operation; it refuses anything but sequential reads.
-#[test]
-fn io_read_through_the_file_api_lands_and_verifies_every_block() {
-    let out = bench(&[
-        "io",
-        "--url",
-        &server().vfs_url,
-        "--rw",
-        "read",
-        "--api",
-        "file",
-        "--bs",
-        "128K",
-        "--size",
-        "3M",
-        "--qd",
-        "4",
-        "--verify",
-        "--json",
-    ]);
-    let v = phases(&out);
-    assert_eq!(v[1]["phase"], "read");
-    assert_eq!(v[1]["verify"], "ok");
-    assert_eq!(v[1]["ops"], 24);
-    assert_eq!(v[1]["parameters"]["api"], "file");
-    check_fields(&v[1]);
+fn io_read_verify_through_either_api() {
+    for api in ["batch", "file"] {
+        let out = bench(&[
+            "io",
+            "--url",
+            &server().vfs_url,
+            "--rw",
+            "read",
+            "--api",
+            api,
+            "--bs",
+            "128K",
+            "--size",
+            "3M",
+            "--qd",
+            "4",
+            "--verify",
+            "--json",
+        ]);
+        let v = phases(&out);
+        assert_eq!(v[0]["phase"], "layout");
+        assert_eq!(v[1]["phase"], "read");
+        assert_eq!(v[1]["verify"], "ok", "{api}");
+        assert_eq!(v[1]["ops"], 24, "{api}");
+        assert_eq!(v[1]["parameters"]["api"], api);
+        check_fields(&v[1]);
+    }
     fails_clearly(&["io", "--url", &server().vfs_url, "--rw", "randread", "--api", "file"], "--api file");
     fails_clearly(&["io", "--url", &server().vfs_url, "--rw", "write", "--api", "file"], "--api file");
 }

@@ -5,6 +5,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
+use nfsx_core::buf::landing::{lend, Lender};
 use parking_lot::Mutex;
 
 use crate::proto::nfs3::{
@@ -12,8 +13,6 @@ use crate::proto::nfs3::{
     StableHow, WriteArgs, WriteVerf,
 };
 use crate::{Error, Result};
-
-use nfsx_core::buf::landing::{lend, Lender};
 
 use super::channel::Reply;
 use super::ops::new_object;

@@ -254,6 +254,16 @@ mod direct {
         requests.out.into_iter().map(|(xid, record, _)| (xid, record)).collect()
     }
 
+    /// The sizes a stream is cut into. Byte-at-a-time over 100 KiB takes minutes under Miri;
+    /// larger odd cuts there.
+    fn cuts() -> &'static [usize] {
+        if cfg!(miri) {
+            &[4093, usize::MAX]
+        } else {
+            &[1, 3, 4096, 65536, usize::MAX]
+        }
+    }
+
     /// A test record whose payload follows its XID and a length word, padded to four bytes.
     fn payload_record(xid: u32, payload: &[u8]) -> Vec<u8> {
         let mut r = [xid.to_be_bytes(), (payload.len() as u32).to_be_bytes()].concat();
@@ -285,8 +295,7 @@ mod direct {
             &small,
         ]
         .concat();
-        let cuts: &[usize] = if cfg!(miri) { &[4093, usize::MAX] } else { &[1, 3, 4096, 65536, usize::MAX] };
-        for &cut in cuts {
+        for &cut in cuts() {
             let mut memory = vec![0u8; 2 * payload.len()];
             let out = lend(&mut memory, &|| {}, |lender| {
                 let mut requests = Requests::default();
@@ -368,9 +377,7 @@ mod direct {
             &small,
         ]
         .concat();
-        // Byte-at-a-time over 100 KiB takes minutes under Miri; larger odd cuts there.
-        let cuts: &[usize] = if cfg!(miri) { &[4093, usize::MAX] } else { &[1, 3, 4096, 65536, usize::MAX] };
-        for &cut in cuts {
+        for &cut in cuts() {
             let mut framer = RecordFramer::with_pool(1 << 20, pool.clone());
             let out = run(&mut framer, &stream, cut);
             let xids: Vec<u32> = out.iter().map(|(x, _)| *x).collect();
