@@ -45,7 +45,7 @@ fn run(url: &str) -> nfsx::Result<()> {
     let back = step(&format!("read {path} back"), || {
         let file = client.open(&path, &OpenOptions::new())?;
         let mut buf = vec![0; data.len()];
-        let n = file.read_at(&mut buf, 0)?;
+        let n = file.read_into(&mut buf, 0)?;
         buf.truncate(n);
         Ok(buf)
     })?;
