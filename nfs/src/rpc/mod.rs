@@ -13,7 +13,9 @@ pub use message::{
     decode_reply, encode_call, AcceptedReply, AuthStat, CallHeader, ReplyBody, RpcError, CALL, REPLY,
     RPC_VERSION,
 };
-pub use record::{record_mark, RecordError, RecordFramer, RecordReader, LAST_FRAGMENT, MAX_FRAGMENT_LEN};
+pub use record::{
+    record_mark, PayloadLocator, RecordError, RecordFramer, RecordReader, LAST_FRAGMENT, MAX_FRAGMENT_LEN,
+};
 pub use xid::XidAllocator;
 
 #[cfg(test)]
