@@ -14,7 +14,7 @@ use crate::proto::{NFS_PROGRAM, NFS_VERSION};
 use crate::{Error, Result};
 
 use super::channel::Call;
-use super::{decode_result, Client, InFlight, WriteHead};
+use super::{Client, InFlight, WriteHead};
 
 /// How soon a future in run-to-completion mode, which has no reader thread to wake it, polls
 /// its connection again.
@@ -105,14 +105,7 @@ impl<P: Procedure, F> CallFuture<'_, P, F> {
         let reply = self.client.inner.nfs.accept(inflight, record)?;
         let on_ok =
             self.on_ok.take().ok_or_else(|| Error::InvalidArgument("future completed twice".into()))?;
-        let result = match decode_result::<P>(&reply)? {
-            Ok(ok) => Ok(on_ok(ok)),
-            Err(failed) => {
-                self.client.inner.nfs.note_failure_status(&reply);
-                Err(Error::Nfs { procedure: P::NAME, status: failed.status })
-            }
-        };
-        result
+        self.client.settle::<P, T>(&reply, |ok, _| on_ok(ok))
     }
 }
 

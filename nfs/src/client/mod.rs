@@ -427,21 +427,15 @@ impl Client {
                 .map_err(|source| Error::Decode { procedure: nfs3::Read::NAME, source })?;
             return Ok(on_ok(head, None, &reply));
         }
-        match decode_result::<nfs3::Read>(&reply)? {
-            Ok(ok) => {
-                let head = ReadOkHead {
-                    file_attributes: ok.file_attributes,
-                    count: ok.count,
-                    eof: ok.eof,
-                    data_len: ok.data.len(),
-                };
-                Ok(on_ok(head, Some(ok.data), &reply))
-            }
-            Err(failed) => {
-                self.inner.nfs.note_failure_status(&reply);
-                Err(Error::Nfs { procedure: nfs3::Read::NAME, status: failed.status })
-            }
-        }
+        self.settle::<nfs3::Read, T>(&reply, |ok, reply| {
+            let head = ReadOkHead {
+                file_attributes: ok.file_attributes,
+                count: ok.count,
+                eof: ok.eof,
+                data_len: ok.data.len(),
+            };
+            on_ok(head, Some(ok.data), reply)
+        })
     }
 
     /// As [`Client::finish`], with the reply itself, so parts of it can be kept as views.
@@ -451,14 +445,23 @@ impl Client {
         on_ok: impl for<'r> FnOnce(P::Ok<'r>, &'r Reply) -> T,
     ) -> Result<T> {
         let reply = self.inner.nfs.wait(inflight)?;
-        let result = match decode_result::<P>(&reply)? {
-            Ok(ok) => Ok(on_ok(ok, &reply)),
+        self.settle::<P, T>(&reply, on_ok)
+    }
+
+    /// A reply's outcome: `on_ok` of its result, or its failure status as [`Error::Nfs`]
+    /// (counted as an error of its procedure).
+    pub(crate) fn settle<P: Procedure, T>(
+        &self,
+        reply: &Reply,
+        on_ok: impl for<'r> FnOnce(P::Ok<'r>, &'r Reply) -> T,
+    ) -> Result<T> {
+        match decode_result::<P>(reply)? {
+            Ok(ok) => Ok(on_ok(ok, reply)),
             Err(failed) => {
-                self.inner.nfs.note_failure_status(&reply);
+                self.inner.nfs.note_failure_status(reply);
                 Err(Error::Nfs { procedure: P::NAME, status: failed.status })
             }
-        };
-        result
+        }
     }
 
     /// Runs a procedure that cannot safely be carried out twice (REMOVE, RENAME, MKDIR...).

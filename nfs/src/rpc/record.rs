@@ -304,16 +304,15 @@ impl RecordFramer {
     /// pooled buffer; what `input` holds now, the rest by later reads straight into it. Returns
     /// the bytes of `input` taken.
     fn start_direct(&mut self, input: &[u8], replies: &mut dyn Replies) -> Result<usize, String> {
-        let Some(buffer_len) = self.pool.as_ref().map(|pool| pool.buffer_len()) else { return Ok(0) };
-        if buffer_len < DIRECT_MIN_LEN {
+        let Some(pool) = self.pool.clone() else { return Ok(0) };
+        if pool.buffer_len() < DIRECT_MIN_LEN {
             return Ok(0);
         }
         let Some(len) = self.reader.take_large_record(DIRECT_MIN_LEN) else { return Ok(0) };
         if let Some(taken) = self.start_landing(input, len, replies) {
             return Ok(taken);
         }
-        let Some(pool) = &self.pool else { return Ok(0) };
-        if len > buffer_len {
+        if len > pool.buffer_len() {
             return Err(format!(
                 "record of {len} bytes does not fit a {}-byte receive buffer",
                 pool.buffer_len()
