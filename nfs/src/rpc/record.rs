@@ -138,12 +138,7 @@ impl RecordReader {
         }
         if self.record.capacity() - self.record.len() < len {
             if self.record.is_empty() {
-                // A new record: the arena is reused in place when no view of it is left, else
-                // replaced by one just large enough (`reserve` could double a large one).
-                let wanted = len.max(RECORD_ARENA_LEN);
-                if !self.record.try_reclaim(wanted) {
-                    self.record = BytesMut::with_capacity(wanted);
-                }
+                make_arena_room(&mut self.record, len);
             } else {
                 self.grow_record(total);
             }
@@ -370,17 +365,25 @@ impl RecordFramer {
         }
         Some(now)
     }
-}
 
-impl RecordFramer {
-    /// A copy of `head` in the heads' arena, which is reused in place once no reply holds any of
-    /// it, and replaced when one does and it is full.
+    /// A copy of `head` in the heads' arena (see [`make_arena_room`]).
     fn keep_head(&mut self, head: &[u8]) -> BytesMut {
-        if self.heads.capacity() < head.len() && !self.heads.try_reclaim(RECORD_ARENA_LEN) {
-            self.heads = BytesMut::with_capacity(RECORD_ARENA_LEN.max(head.len()));
+        if self.heads.capacity() < head.len() {
+            make_arena_room(&mut self.heads, head.len());
         }
         self.heads.extend_from_slice(head);
         self.heads.split()
+    }
+}
+
+/// Makes room for `needed` bytes in an arena that holds none now (every byte split off as a
+/// view): it is reused in place when no view of it is left, else replaced by a fresh one of at
+/// least [`RECORD_ARENA_LEN`], just large enough for a bigger need (`reserve` could double a
+/// large one).
+fn make_arena_room(arena: &mut BytesMut, needed: usize) {
+    let wanted = needed.max(RECORD_ARENA_LEN);
+    if !arena.try_reclaim(wanted) {
+        *arena = BytesMut::with_capacity(wanted);
     }
 }
 
