@@ -63,7 +63,10 @@ fn submit_ring_sends_through_the_event_loops_where_there_are_some() {
         let file = client.create(&name, 0o644).unwrap();
         assert_eq!(file.write_at(&data, 0).unwrap(), data.len());
         file.close().unwrap();
-        assert!(copied() - before >= data.len(), "{backend}: the WRITEs were copied into an outbox");
+        // The loop sent the CREATE and COMMIT from the outbox they were copied into; the WRITEs
+        // went in place, their data never copied.
+        let copied = copied() - before;
+        assert!((1..data.len() / 100).contains(&copied), "{backend}: {copied} bytes copied");
         assert_eq!(std::fs::read(server().vfs_dir.join(&s.name).join(&name)).unwrap(), data, "{backend}");
         let mut back = vec![0; data.len()];
         let file = client.open(&name, &OpenOptions::new()).unwrap();

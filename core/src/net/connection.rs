@@ -157,7 +157,8 @@ impl Shared {
 #[derive(Default)]
 struct Outbox {
     state: Mutex<OutboxState>,
-    /// Signalled when the loop takes the waiting bytes, or the connection closes.
+    /// Signalled when the loop takes the waiting bytes or gives the stream's tail back, when a
+    /// caller sending in place gives it back, or when the connection closes.
     room: Condvar,
 }
 
@@ -167,6 +168,9 @@ struct OutboxState {
     /// The loop has the stream's tail: a message telling it to send is on its queue, or a send
     /// is in progress. While it does, callers append without telling it again.
     loop_owns: bool,
+    /// A caller has the stream's tail, sending from its own memory on its own thread
+    /// ([`Connection::send_in_place`]); it hands what gathers meanwhile to the loop when done.
+    caller_owns: bool,
 }
 
 /// Bytes waiting in an outbox beyond which a caller waits (one record larger than this still
@@ -179,7 +183,8 @@ const OUTBOX_RETAINED: usize = 256 << 10;
 ///
 /// Sends happen on the caller's thread under a lock, so a request's parts go out contiguously,
 /// or, with a reactor that sends ([`ReactorConfig::queued_sends`](crate::ring::ReactorConfig)),
-/// whole requests are copied into an outbox that the connection's event loop sends from.
+/// whole requests are copied into an outbox that the connection's event loop sends from (all
+/// but those sent [in place](Connection::send_in_place), which carry a caller's data).
 /// Replies are read by a reader thread of the connection's own, by the waiting callers, or by
 /// an event loop of a [`Reactor`] (see [`ReceiveMode`]); each frames them and hands each reply
 /// to its waiter through the same receive code.
@@ -309,6 +314,8 @@ impl Receiver {
         let mut state = outbox.state.lock();
         if state.bytes.is_empty() {
             state.loop_owns = false;
+            // A caller waiting to send in place may now.
+            outbox.room.notify_all();
             return false;
         }
         std::mem::swap(into, &mut state.bytes);
@@ -493,7 +500,8 @@ impl Connection {
     }
 
     /// Whether [`Connection::send`] hands requests to the event loop (copying them into the
-    /// outbox) instead of writing them on the caller's thread.
+    /// outbox) instead of writing them on the caller's thread. [`Connection::send_in_place`]
+    /// never does.
     pub fn queues_sends(&self) -> bool {
         self.shared.outbox.is_some()
     }
@@ -578,12 +586,62 @@ impl Connection {
     /// allows. A failure fails every request in flight, since the stream is now cut mid-record.
     pub fn send(&self, parts: &[IoSlice<'_>], requests: u64) -> Result<(), TransportError> {
         let total: usize = parts.iter().map(|p| p.len()).sum();
-        if let (Some(outbox), ReceiveSide::Reactor(registration, _)) = (&self.shared.outbox, &self.receive) {
+        if let Some((outbox, registration)) = self.queued_sends() {
             self.hand_to_loop(outbox, registration, parts, total)?;
-            self.shared.stats.requests.fetch_add(requests, Ordering::Relaxed);
-            self.shared.stats.bytes_sent.fetch_add(total as u64, Ordering::Relaxed);
+            self.count_sent(requests, total);
             return Ok(());
         }
+        self.write_here(parts, requests, total)
+    }
+
+    /// Sends like [`Connection::send`], but always on the calling thread and straight from the
+    /// memory of `parts`, even where the event loop sends the other requests (`submit=ring`):
+    /// for requests carrying a caller's data (WRITE), which is never copied into the outbox. It
+    /// waits for the loop to finish sending what was queued before it (the stream stays in
+    /// order), and what callers queue meanwhile goes to the loop after it.
+    pub fn send_in_place(&self, parts: &[IoSlice<'_>], requests: u64) -> Result<(), TransportError> {
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        let Some((outbox, registration)) = self.queued_sends() else {
+            return self.write_here(parts, requests, total);
+        };
+        {
+            let mut state = outbox.state.lock();
+            while state.loop_owns || state.caller_owns {
+                if self.is_closed() {
+                    return Err(self.shared.closed_error());
+                }
+                outbox.room.wait(&mut state);
+            }
+            state.caller_owns = true;
+        }
+        let sent = self.write_here(parts, requests, total);
+        let mut state = outbox.state.lock();
+        state.caller_owns = false;
+        if state.bytes.is_empty() {
+            outbox.room.notify_all();
+            return sent;
+        }
+        state.loop_owns = true;
+        drop(state);
+        self.tell_loop(registration)?;
+        sent
+    }
+
+    /// The outbox and the loop that sends from it, where the loop sends.
+    fn queued_sends(&self) -> Option<(&Outbox, &Registration)> {
+        match (&self.shared.outbox, &self.receive) {
+            (Some(outbox), ReceiveSide::Reactor(registration, _)) => Some((outbox, registration)),
+            _ => None,
+        }
+    }
+
+    fn count_sent(&self, requests: u64, bytes: usize) {
+        self.shared.stats.requests.fetch_add(requests, Ordering::Relaxed);
+        self.shared.stats.bytes_sent.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// Writes whole requests on the calling thread, under the write lock.
+    fn write_here(&self, parts: &[IoSlice<'_>], requests: u64, total: usize) -> Result<(), TransportError> {
         let sent = {
             let mut stream = self.writer.lock();
             let fd = stream.as_raw_fd();
@@ -600,8 +658,7 @@ impl Connection {
             let _ = self.writer.lock().shutdown(Shutdown::Both);
             return Err(TransportError::Send { addr: self.shared.addr, source });
         }
-        self.shared.stats.requests.fetch_add(requests, Ordering::Relaxed);
-        self.shared.stats.bytes_sent.fetch_add(total as u64, Ordering::Relaxed);
+        self.count_sent(requests, total);
         Ok(())
     }
 
@@ -630,10 +687,17 @@ impl Connection {
             state.bytes.extend_from_slice(part);
         }
         self.shared.stats.bytes_queued.fetch_add(total as u64, Ordering::Relaxed);
-        if std::mem::replace(&mut state.loop_owns, true) {
+        if state.loop_owns || state.caller_owns {
             return Ok(());
         }
+        state.loop_owns = true;
         drop(state);
+        self.tell_loop(registration)
+    }
+
+    /// Tells the loop that requests wait in the outbox; a loop that cannot be told fails the
+    /// connection.
+    fn tell_loop(&self, registration: &Registration) -> Result<(), TransportError> {
         registration.flush().map_err(|reason| {
             self.shared.fail_all(reason.to_string());
             self.shared.closed_error()

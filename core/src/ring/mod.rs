@@ -21,6 +21,8 @@
 //! to the connection's outbox instead and send a `Flush { token }` only when the loop does not
 //! already own the stream's tail; the loop takes everything gathered and sends it with one
 //! SEND (io_uring) or send(2) (epoll), so many threads' requests leave in one operation.
+//! Requests carrying a caller's data are not copied: their caller takes the stream's tail
+//! once the loop gives it back and writes them itself (`Connection::send_in_place`).
 //!
 //! # Who owns the receive memory
 //!
@@ -109,8 +111,8 @@ pub struct ReactorConfig {
     /// Connections one loop receives for, at most; the loop's tables are sized from it.
     pub max_connections_per_loop: usize,
     /// The loops also send: a connection's callers append their requests to its outbox and the
-    /// loop sends what has gathered with one operation (`submit=ring`). Otherwise each caller
-    /// sends its own with one writev.
+    /// loop sends what has gathered with one operation (`submit=ring`), all but those sent in
+    /// place. Otherwise each caller sends its own with one writev.
     pub queued_sends: bool,
 }
 

@@ -523,6 +523,59 @@ fn queued_sends_carry_many_threads_requests_through_the_loop_whole_and_in_order(
 
 #[test]
 #[cfg_attr(miri, ignore)]
+fn sends_in_place_keep_their_place_in_the_stream_among_queued_ones() {
+    const THREADS: usize = 8;
+    const CALLS_PER_THREAD: usize = 8;
+    const CALLS: usize = THREADS * CALLS_PER_THREAD;
+    fn body(key: usize) -> Vec<u8> {
+        vec![key as u8; 1000 + key * 6400]
+    }
+    let in_place = |key: usize| key % 3 == 0;
+    for backend in BACKENDS {
+        let reactor = sending_reactor(backend);
+        let addr = summing_server(CALLS);
+        let conn = Arc::new(connect(addr, &reactor, LengthKeyFramer::default()));
+        let threads: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let conn = Arc::clone(&conn);
+                std::thread::spawn(move || {
+                    let keys: Vec<usize> = (0..CALLS_PER_THREAD).map(|c| t * CALLS_PER_THREAD + c).collect();
+                    let pending: Vec<_> = keys
+                        .iter()
+                        .map(|&k| {
+                            if !in_place(k) {
+                                return send(&conn, k as u32, &body(k));
+                            }
+                            let pending = conn.register(k as u32, soon()).unwrap();
+                            conn.send_in_place(&[IoSlice::new(&frame(k as u32, &body(k)))], 1).unwrap();
+                            pending
+                        })
+                        .collect();
+                    for (k, p) in keys.iter().zip(pending) {
+                        assert_eq!(p.wait(soon()).unwrap(), summarise(&body(*k)), "{backend:?}: call {k}");
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let stats = conn.stats();
+        assert_eq!(stats.requests.load(Ordering::Relaxed), CALLS as u64);
+        let queued: usize =
+            (0..CALLS).filter(|&k| !in_place(k)).map(|k| frame(k as u32, &body(k)).len()).sum();
+        assert_eq!(
+            stats.bytes_queued.load(Ordering::Relaxed),
+            queued as u64,
+            "{backend:?}: only the requests not sent in place went through the loop"
+        );
+        drop(conn);
+        wait_until("the loop letting go of the closed connection", || reactor.connections() == 0);
+    }
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
 fn a_queued_send_to_a_server_that_left_fails_the_calls() {
     for backend in BACKENDS {
         let reactor = sending_reactor(backend);

@@ -189,6 +189,11 @@ impl Call<'_> {
         self.head[4..8].copy_from_slice(&xid.to_be_bytes());
     }
 
+    /// Whether the call sends a caller's data (WRITE), which is never copied.
+    fn carries_data(&self) -> bool {
+        !self.payload.is_empty()
+    }
+
     fn parts(&self) -> [IoSlice<'_>; 3] {
         const ZEROS: [u8; 4] = [0; 4];
         [IoSlice::new(&self.head), IoSlice::new(self.payload), IoSlice::new(&ZEROS[..self.padding])]
@@ -503,15 +508,12 @@ impl Channel {
                     pending.lend_landing(zone.clone());
                 }
                 if send {
-                    conn.send(&call.parts(), 1)?;
+                    self.send_parts(&conn, &call.parts(), 1, call.carries_data())?;
                 }
                 Ok((conn, pending, replies_before))
             });
             match placed {
                 Ok((conn, pending, replies_before)) => {
-                    if send && conn.queues_sends() {
-                        self.note_copied(call.parts().iter().map(|p| p.len()).sum());
-                    }
                     let now = Instant::now();
                     return Ok(InFlight {
                         call,
@@ -556,27 +558,40 @@ impl Channel {
         let mut parts = [IoSlice::new(&[]); 3 * CALLS_PER_WRITE];
         for first in 0..count {
             let Some(conn) = call(first).filter(|_| !sent[first]).map(|c| &c.conn) else { continue };
-            let mut gathered = 0;
+            let (mut gathered, mut carries_data) = (0, false);
             for (i, done) in sent.iter_mut().enumerate().skip(first) {
                 let Some(this) = call(i).filter(|c| !*done && Arc::ptr_eq(&c.conn, conn)) else { continue };
                 if gathered == CALLS_PER_WRITE {
-                    self.send_gathered(conn, &parts, gathered);
-                    gathered = 0;
+                    // Errors surface through each call's reply, as Closed.
+                    let _ = self.send_parts(conn, &parts, gathered, carries_data);
+                    (gathered, carries_data) = (0, false);
                 }
                 parts[3 * gathered..3 * gathered + 3].copy_from_slice(&this.call.parts());
+                carries_data |= this.call.carries_data();
                 *done = true;
                 gathered += 1;
             }
-            self.send_gathered(conn, &parts[..3 * gathered], gathered);
+            let _ = self.send_parts(conn, &parts[..3 * gathered], gathered, carries_data);
         }
     }
 
-    /// One write of `calls` whole calls; errors surface through each call's reply, as Closed.
-    fn send_gathered(&self, conn: &Connection, parts: &[IoSlice<'_>], calls: usize) {
+    /// One write of `calls` whole calls. Calls carrying a caller's data are sent in place, so
+    /// the data is never copied; others may be copied into the connection's outbox
+    /// (`submit=ring`), which is counted.
+    fn send_parts(
+        &self,
+        conn: &Connection,
+        parts: &[IoSlice<'_>],
+        calls: usize,
+        carries_data: bool,
+    ) -> Result<(), TransportError> {
+        if carries_data {
+            return conn.send_in_place(parts, calls as u64);
+        }
         if conn.queues_sends() {
             self.note_copied(parts.iter().map(|p| p.len()).sum());
         }
-        let _ = conn.send(parts, calls as u64);
+        conn.send(parts, calls as u64)
     }
 
     /// Waits for a reply, re-sending the same call (same XID, so the server's duplicate request

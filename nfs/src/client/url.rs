@@ -59,7 +59,8 @@ pub struct MountOptions {
     /// than the NFS connections.
     pub rings: Option<usize>,
     /// The event loops also send (`submit=ring`): callers copy their requests into their
-    /// connection's outbox and its loop sends what has gathered with one operation. Otherwise
+    /// connection's outbox and its loop sends what has gathered with one operation; WRITEs go
+    /// from the caller's memory, in their turn, never copied. Otherwise
     /// (`submit=caller`) each caller writes its own with one writev. Only with event loops:
     /// `rtc=1` and `backend=threads` take precedence.
     pub ring_sends: bool,
