@@ -4,32 +4,10 @@
 mod common;
 
 use std::collections::HashSet;
-use std::future::Future;
-use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
-use common::{mem_scratch, pattern, vfs_scratch};
+use common::{block_on, mem_scratch, pattern, vfs_scratch};
 use nfsx::proto::nfs3::{self, CreateArgs, CreateHow, DirOpArgs, Sattr3, StableHow, WriteArgs};
-
-/// The smallest executor there is: poll, park until woken, repeat.
-fn block_on<F: Future>(future: F) -> F::Output {
-    struct Unpark(std::thread::Thread);
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    let mut future = std::pin::pin!(future);
-    loop {
-        if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
-            return out;
-        }
-        std::thread::park();
-    }
-}
 
 #[test]
 fn futures_run_on_a_bare_block_on() {
@@ -40,7 +18,7 @@ fn futures_run_on_a_bare_block_on() {
     let attrs = block_on(s.client.getattr_async(&fh)).unwrap();
     assert_eq!(attrs.size, data.len() as u64);
     let (read, eof) = block_on(s.client.read_async(&fh, 1000, 5000)).unwrap();
-    assert_eq!((read.as_slice(), eof), (&data[1000..6000], false));
+    assert_eq!((&read[..], eof), (&data[1000..6000], false));
 
     let payload = b"written by a future";
     let args = WriteArgs {

@@ -7,6 +7,7 @@
 //! | `File::write_at` (default) | 1: the UNSTABLE pieces kept until COMMIT |
 //! | `File::read_views` | 0: views of the buffers the replies were received in |
 //! | `File::read_into` (and `read_at`) | 0: each piece's data is read by the kernel into its place in the caller's memory |
+//! | `Client::read_async` | 0: a view of the buffer the reply was received in |
 //!
 //! With `submit=ring` (`NFSX_TEST_OPTIONS`) requests are copied into their connection's outbox
 //! for the event loop to send, all but WRITEs: their data is sent in place all the same.
@@ -17,7 +18,7 @@ mod common;
 
 use std::sync::atomic::Ordering;
 
-use common::{pattern, server, url, vfs_scratch};
+use common::{block_on, pattern, server, url, vfs_scratch};
 use nfsx::{Client, OpenOptions};
 
 const SIZE: usize = 16 << 20;
@@ -60,8 +61,22 @@ fn data_is_copied_as_often_as_the_architecture_says() {
         let mut back = vec![0; SIZE];
         let read = copies_while(&client, || assert_eq!(file.read_into(&mut back, 0).unwrap(), SIZE));
         assert!(read <= OVERHEAD, "read_into: {read} bytes copied for {SIZE}");
-        eprintln!("safewrites={safe}: bytes copied for {SIZE}: write_at {write}, read_views {viewed}, read_into {read}");
         assert!(back == data, "read_into returned other data");
+
+        let rsize = client.fsinfo().rsize as usize;
+        let mut pieces = Vec::new();
+        let by_future = copies_while(&client, || {
+            for offset in (0..SIZE).step_by(rsize) {
+                let read = client.read_async(file.handle(), offset as u64, rsize as u32);
+                pieces.push(block_on(read).unwrap().0);
+            }
+        });
+        assert!(by_future <= OVERHEAD, "read_async: {by_future} bytes copied for {SIZE}");
+        assert!(pieces.concat() == data, "read_async returned other data");
+        eprintln!(
+            "safewrites={safe}: bytes copied for {SIZE}: write_at {write}, read_views {viewed}, \
+             read_into {read}, read_async {by_future}"
+        );
     }
 }
 

@@ -4,16 +4,17 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 use std::time::Instant;
 
+use bytes::Bytes;
 use nfsx_core::net::TransportError;
 
 use crate::proto::nfs3::{self, Procedure, WriteArgs};
 use crate::proto::{NFS_PROGRAM, NFS_VERSION};
 use crate::{Error, Result};
 
-use super::channel::Call;
+use super::channel::{Call, Reply};
 use super::{Client, InFlight, WriteHead};
 
 /// How soon a future in run-to-completion mode, which has no reader thread to wake it, polls
@@ -26,10 +27,64 @@ enum State<'a> {
     Done,
 }
 
-/// A procedure in progress; resolves to `on_ok`'s result or an error.
-pub struct CallFuture<'a, P: Procedure, F> {
+/// A call on its way: sent when first polled, re-sent on timeouts and broken connections,
+/// until its reply is accepted. What the reply becomes is its future's business.
+struct Exchange<'a> {
     client: Client,
     state: State<'a>,
+}
+
+impl Exchange<'_> {
+    fn poll_reply(&mut self, cx: &mut Context<'_>) -> Poll<Result<Reply>> {
+        let channel = &self.client.inner.nfs;
+        loop {
+            match std::mem::replace(&mut self.state, State::Done) {
+                State::Unsent(call) => match channel.send(call) {
+                    Ok(inflight) => self.state = State::Waiting { inflight, alarm_set_for: None },
+                    Err(e) => return Poll::Ready(Err(e)),
+                },
+                State::Waiting { inflight, alarm_set_for } => {
+                    let deadline = channel.deadline(&inflight);
+                    if channel.caller_driven() {
+                        // No reader thread: read whatever has arrived before looking.
+                        channel.drive();
+                    }
+                    let outcome = match inflight.poll_reply(cx) {
+                        Poll::Ready(outcome) => outcome,
+                        Poll::Pending if Instant::now() < deadline => {
+                            if channel.caller_driven() {
+                                // Nobody else reads the socket: look again shortly.
+                                self.client.inner.timer.wake_at(Instant::now() + RTC_REPOLL, cx.waker());
+                            } else if alarm_set_for != Some(deadline) {
+                                self.client.inner.timer.wake_at(deadline, cx.waker());
+                            }
+                            self.state = State::Waiting { inflight, alarm_set_for: Some(deadline) };
+                            return Poll::Pending;
+                        }
+                        Poll::Pending => Err(TransportError::TimedOut {
+                            addr: inflight.server(),
+                            timeout: deadline.saturating_duration_since(inflight.attempt_started()),
+                        }),
+                    };
+                    match outcome {
+                        Ok(record) => return Poll::Ready(channel.accept(inflight, record)),
+                        Err(e) => match channel.resend(inflight, e) {
+                            Ok(inflight) => self.state = State::Waiting { inflight, alarm_set_for: None },
+                            Err(e) => return Poll::Ready(Err(e)),
+                        },
+                    }
+                }
+                State::Done => {
+                    return Poll::Ready(Err(Error::InvalidArgument("future polled after completion".into())))
+                }
+            }
+        }
+    }
+}
+
+/// A procedure in progress; resolves to `on_ok`'s result or an error.
+pub struct CallFuture<'a, P: Procedure, F> {
+    exchange: Exchange<'a>,
     on_ok: Option<F>,
     procedure: std::marker::PhantomData<P>,
 }
@@ -51,61 +106,28 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
         let this = self.get_mut();
-        let channel = &this.client.inner.nfs;
-        loop {
-            match std::mem::replace(&mut this.state, State::Done) {
-                State::Unsent(call) => match channel.send(call) {
-                    Ok(inflight) => this.state = State::Waiting { inflight, alarm_set_for: None },
-                    Err(e) => return Poll::Ready(Err(e)),
-                },
-                State::Waiting { inflight, alarm_set_for } => {
-                    let deadline = channel.deadline(&inflight);
-                    if channel.caller_driven() {
-                        // No reader thread: read whatever has arrived before looking.
-                        channel.drive();
-                    }
-                    let outcome = match inflight.poll_reply(cx) {
-                        Poll::Ready(outcome) => outcome,
-                        Poll::Pending if Instant::now() < deadline => {
-                            if channel.caller_driven() {
-                                // Nobody else reads the socket: look again shortly.
-                                this.client.inner.timer.wake_at(Instant::now() + RTC_REPOLL, cx.waker());
-                            } else if alarm_set_for != Some(deadline) {
-                                this.client.inner.timer.wake_at(deadline, cx.waker());
-                            }
-                            this.state = State::Waiting { inflight, alarm_set_for: Some(deadline) };
-                            return Poll::Pending;
-                        }
-                        Poll::Pending => Err(TransportError::TimedOut {
-                            addr: inflight.server(),
-                            timeout: deadline.saturating_duration_since(inflight.attempt_started()),
-                        }),
-                    };
-                    match outcome {
-                        Ok(record) => return Poll::Ready(this.finish(inflight, record)),
-                        Err(e) => match channel.resend(inflight, e) {
-                            Ok(inflight) => this.state = State::Waiting { inflight, alarm_set_for: None },
-                            Err(e) => return Poll::Ready(Err(e)),
-                        },
-                    }
-                }
-                State::Done => {
-                    return Poll::Ready(Err(Error::InvalidArgument("future polled after completion".into())))
-                }
-            }
-        }
+        let reply = ready!(this.exchange.poll_reply(cx))?;
+        let on_ok =
+            this.on_ok.take().ok_or_else(|| Error::InvalidArgument("future completed twice".into()))?;
+        Poll::Ready(this.exchange.client.settle::<P, T>(&reply, |ok, _| on_ok(ok)))
     }
 }
 
-impl<P: Procedure, F> CallFuture<'_, P, F> {
-    fn finish<T>(&mut self, inflight: InFlight<'_>, record: bytes::Bytes) -> Result<T>
-    where
-        F: for<'r> FnOnce(P::Ok<'r>) -> T,
-    {
-        let reply = self.client.inner.nfs.accept(inflight, record)?;
-        let on_ok =
-            self.on_ok.take().ok_or_else(|| Error::InvalidArgument("future completed twice".into()))?;
-        self.client.settle::<P, T>(&reply, |ok, _| on_ok(ok))
+/// A READ in progress ([`Client::read_async`]): resolves to a view of the buffer its reply
+/// was received in, and the eof flag.
+struct ReadFuture {
+    exchange: Exchange<'static>,
+}
+
+impl Future for ReadFuture {
+    type Output = Result<(Bytes, bool)>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let reply = ready!(this.exchange.poll_reply(cx))?;
+        Poll::Ready(
+            this.exchange.client.settle::<nfs3::Read, _>(&reply, |ok, reply| (reply.view(ok.data), ok.eof)),
+        )
     }
 }
 
@@ -118,8 +140,7 @@ impl Client {
     {
         let call = self.inner.nfs.encode(NFS_PROGRAM, NFS_VERSION, P::NUMBER, P::NAME, args, &[]);
         CallFuture {
-            client: self.clone(),
-            state: State::Unsent(call),
+            exchange: Exchange { client: self.clone(), state: State::Unsent(call) },
             on_ok: Some(on_ok),
             procedure: Default::default(),
         }
@@ -139,8 +160,7 @@ impl Client {
             args.data,
         );
         CallFuture {
-            client: self.clone(),
-            state: State::Unsent(call),
+            exchange: Exchange { client: self.clone(), state: State::Unsent(call) },
             on_ok: Some(on_ok),
             procedure: Default::default(),
         }
@@ -155,14 +175,19 @@ impl Client {
     }
 
     /// READ of up to `count` bytes at `offset`, as a future yielding the data and the eof flag.
+    /// The data is not copied: it is a view of the buffer the reply was received in (a pooled
+    /// page-aligned one for a reply over 32 KiB), which returns to the pool when the view is
+    /// dropped; while the mount's `maxbuffers` are all held, new READs fail with
+    /// [`Error::ReceiveBuffersBusy`].
     pub fn read_async(
         &self,
         fh: &nfs3::FileHandle,
         offset: u64,
         count: u32,
-    ) -> impl Future<Output = Result<(Vec<u8>, bool)>> + Send + 'static {
-        self.call_async::<nfs3::Read, _, _>(&nfs3::ReadArgs { file: fh.as_fh(), offset, count }, |ok| {
-            (ok.data.to_vec(), ok.eof)
-        })
+    ) -> impl Future<Output = Result<(Bytes, bool)>> + Send + 'static {
+        let args = nfs3::ReadArgs { file: fh.as_fh(), offset, count };
+        let call =
+            self.inner.nfs.encode(NFS_PROGRAM, NFS_VERSION, nfs3::Read::NUMBER, nfs3::Read::NAME, &args, &[]);
+        ReadFuture { exchange: Exchange { client: self.clone(), state: State::Unsent(call) } }
     }
 }
