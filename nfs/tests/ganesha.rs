@@ -479,8 +479,16 @@ fn a_small_file_costs_one_create_and_one_write() {
 fn failures_are_counted_per_procedure() {
     let s = vfs_scratch("op-errors");
     s.client.stat("missing").unwrap_err();
-    let lookup = s.client.op_stats().into_iter().find(|s| s.procedure == "LOOKUP").unwrap();
-    assert_eq!(lookup.errors, 1);
+    let lookup_errors = || s.client.op_stats().into_iter().find(|s| s.procedure == "LOOKUP").unwrap().errors;
+    assert_eq!(lookup_errors(), 1);
+    // A batch's replies are counted when reaped, whether or not they are decoded.
+    let dir = s.client.lookup("").unwrap();
+    let mut batch = s.client.batch(2);
+    let args = nfs3::LookupArgs { what: DirOpArgs { dir: dir.as_fh(), name: b"missing" } };
+    batch.submit::<nfs3::Lookup>(&args, 1).unwrap();
+    let mut replies = Vec::new();
+    assert_eq!(batch.reap(&mut replies, 1, std::time::Duration::from_secs(10)), 1);
+    assert_eq!(lookup_errors(), 2);
 }
 
 #[test]

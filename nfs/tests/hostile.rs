@@ -17,8 +17,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
 
+use common::block_on;
 use common::fake_server::{file_byte, Behaviour, FakeServer, MAX_MISBEHAVIOUR};
-use nfsx::proto::NFS_PROGRAM;
+use nfsx::proto::{nfs3, NFS_PROGRAM};
 use nfsx::rpc::RpcError;
 use nfsx::xdr::DecodeError;
 use nfsx::{Client, Error, OpenOptions};
@@ -331,20 +332,33 @@ const JUKEBOX: u32 = 10008;
 
 /// NFS3ERR_JUKEBOX is "busy, try again later" (RFC 1813 §2.6; ganesha answers it when its
 /// open-file limit is reached): the call is sent again as a new transaction after a pause,
-/// without the caller seeing anything.
+/// without the caller seeing anything, whichever API made it.
 #[test]
 fn jukebox_answers_are_retried_as_new_transactions() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let server = FakeServer::start();
-    let client = Client::mount(&server.url("timeo=5&retrans=3")).expect("mounting the fake server");
-    let root = client.root_handle();
-    server.script(NFS_PROGRAM, 1, Behaviour::StatusFirst { status: JUKEBOX, times: 3 });
-    client.getattr(&root).expect("GETATTR after three JUKEBOX answers");
-    assert_eq!(server.counters().scripted_calls.load(Ordering::Relaxed), 4);
-    let xids = server.counters().scripted_xids.lock().unwrap().clone();
-    let distinct: std::collections::BTreeSet<_> = xids.iter().collect();
-    assert_eq!(distinct.len(), xids.len(), "each try is a new transaction: {xids:?}");
-    assert_eq!(client.stats().jukebox_retries.load(Ordering::Relaxed), 3);
+    for api in ["blocking", "future", "batch"] {
+        let server = FakeServer::start();
+        let client = Client::mount(&server.url("timeo=5&retrans=3")).expect("mounting the fake server");
+        let root = client.root_handle();
+        server.script(NFS_PROGRAM, 1, Behaviour::StatusFirst { status: JUKEBOX, times: 3 });
+        let attributes = match api {
+            "blocking" => client.getattr(&root),
+            "future" => block_on(client.getattr_async(&root)),
+            _ => {
+                let mut batch = client.batch(4);
+                batch.submit::<nfs3::Getattr>(&nfs3::GetattrArgs { object: root.as_fh() }, 7).unwrap();
+                let mut replies = Vec::new();
+                assert_eq!(batch.reap(&mut replies, 1, Duration::from_secs(10)), 1, "{api}");
+                replies.pop().unwrap().decode::<nfs3::Getattr, _>(|ok| ok.attributes)
+            }
+        };
+        attributes.unwrap_or_else(|e| panic!("{api}: GETATTR after three JUKEBOX answers: {e}"));
+        assert_eq!(server.counters().scripted_calls.load(Ordering::Relaxed), 4, "{api}");
+        let xids = server.counters().scripted_xids.lock().unwrap().clone();
+        let distinct: std::collections::BTreeSet<_> = xids.iter().collect();
+        assert_eq!(distinct.len(), xids.len(), "{api}: each try is a new transaction: {xids:?}");
+        assert_eq!(client.stats().jukebox_retries.load(Ordering::Relaxed), 3, "{api}");
+    }
 }
 
 /// A soft mount stops retrying JUKEBOX after `timeo × (retrans + 1)` and reports EAGAIN.

@@ -13,7 +13,7 @@ use crate::proto::nfs3::{Failed, Null, Procedure, WriteArgs};
 use crate::proto::{NFS_PROGRAM, NFS_VERSION};
 use crate::{Error, Result};
 
-use super::channel::{Call, Reply};
+use super::channel::{Call, Deferred, Reply};
 use super::{decode_result, Client, InFlight, WriteHead};
 
 /// Calls gathered into one write at most; beyond this a batch sends what it has.
@@ -94,6 +94,8 @@ pub struct Batch<'a> {
     /// connection's reply slots, so unsent calls never hold every slot.
     unsent: Vec<usize>,
     unsent_max: usize,
+    /// Calls answered NFS3ERR_JUKEBOX, each holding its slot until it is sent again.
+    deferred: Vec<(usize, u64, Deferred<'a>)>,
 }
 
 impl std::fmt::Debug for Batch<'_> {
@@ -120,6 +122,7 @@ impl Client {
             ready,
             unsent: Vec::with_capacity(capacity),
             unsent_max: (self.inner.opts.max_in_flight / 2).clamp(1, MAX_CALLS_PER_FLUSH),
+            deferred: Vec::new(),
         }
     }
 }
@@ -227,7 +230,7 @@ impl<'a> Batch<'a> {
             if reaped >= min.min(self.in_flight() + reaped) || Instant::now() >= until {
                 return reaped;
             }
-            reaped += self.resend_overdue(out);
+            reaped += self.resend_overdue(out) + self.send_deferred_due(out);
             if reaped >= min.min(self.in_flight() + reaped) {
                 return reaped;
             }
@@ -270,6 +273,10 @@ impl<'a> Batch<'a> {
         };
         let channel = &self.client.inner.nfs;
         let reply = match outcome {
+            Ok(record) if channel.try_later(&submitted.inflight, &record) => {
+                self.deferred.push((slot, submitted.tag, channel.defer(submitted.inflight)));
+                return false;
+            }
             Ok(record) => channel.accept(submitted.inflight, record),
             Err(e) => match channel.resend(submitted.inflight, e) {
                 Ok(inflight) => {
@@ -282,6 +289,10 @@ impl<'a> Batch<'a> {
                 Err(e) => Err(e),
             },
         };
+        if let Ok(reply) = &reply {
+            // Counted now: the caller decodes it later, or never.
+            channel.note_status(reply);
+        }
         self.free.push(slot);
         out.push(BatchReply { tag: submitted.tag, reply });
         true
@@ -289,7 +300,35 @@ impl<'a> Batch<'a> {
 
     fn next_deadline(&self) -> Option<Instant> {
         let channel = &self.client.inner.nfs;
-        self.slots.iter().flatten().map(|s| channel.deadline(&s.inflight)).min()
+        let answers = self.slots.iter().flatten().map(|s| channel.deadline(&s.inflight));
+        answers.chain(self.deferred.iter().map(|(_, _, d)| d.until())).min()
+    }
+
+    /// Sends again the deferred calls whose pause is over; those that cannot be sent are
+    /// reaped as errors.
+    fn send_deferred_due(&mut self, out: &mut Vec<BatchReply>) -> usize {
+        let now = Instant::now();
+        let mut failed = 0;
+        let mut i = 0;
+        while i < self.deferred.len() {
+            if self.deferred[i].2.until() > now {
+                i += 1;
+                continue;
+            }
+            let (slot, tag, deferred) = self.deferred.swap_remove(i);
+            match self.client.inner.nfs.send_deferred(deferred) {
+                Ok(inflight) => {
+                    self.slots[slot] = Some(Submitted { inflight, tag, landed: None });
+                    self.check(slot);
+                }
+                Err(e) => {
+                    self.free.push(slot);
+                    out.push(BatchReply { tag, reply: Err(e) });
+                    failed += 1;
+                }
+            }
+        }
+        failed
     }
 
     /// Re-sends calls past their deadline; those out of retries are reaped as errors.

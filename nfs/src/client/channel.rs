@@ -233,6 +233,24 @@ impl Reply {
     }
 }
 
+/// A call the server answered NFS3ERR_JUKEBOX ("try again later"), waiting out its pause
+/// before [`Channel::send_deferred`] sends it again.
+#[derive(Debug)]
+pub struct Deferred<'a> {
+    call: Call<'a>,
+    sent_at: Instant,
+    attempts: u32,
+    jukeboxes: u32,
+    until: Instant,
+}
+
+impl Deferred<'_> {
+    /// When the call may go out again.
+    pub fn until(&self) -> Instant {
+        self.until
+    }
+}
+
 /// A call sent and not yet answered.
 #[derive(Debug)]
 pub struct InFlight<'a> {
@@ -727,7 +745,7 @@ impl Channel {
     /// RFC 1813 §2.6) and the retry policy allows another try: always in hard mode, within
     /// `timeo × (retrans + 1)` of the first send in soft mode. Otherwise the status reaches the
     /// caller (EAGAIN).
-    fn try_later(&self, inflight: &InFlight<'_>, record: &[u8]) -> bool {
+    pub fn try_later(&self, inflight: &InFlight<'_>, record: &[u8]) -> bool {
         if !inflight.call.has_nfs_status {
             return false;
         }
@@ -739,14 +757,29 @@ impl Channel {
                 || inflight.sent_at.elapsed() < self.retry.timeout.saturating_mul(self.retry.retrans + 1))
     }
 
-    /// After NFS3ERR_JUKEBOX: waits (100 ms, doubling to 2 s) and sends the call again as a new
-    /// transaction, since the server finished with the old one.
+    /// After NFS3ERR_JUKEBOX, for a caller that blocks: sleeps out the call's pause and sends
+    /// it again.
     fn send_later<'a>(&self, inflight: InFlight<'a>) -> Result<InFlight<'a>> {
-        let InFlight { mut call, sent_at, pending, attempts, jukeboxes, .. } = inflight;
+        let deferred = self.defer(inflight);
+        std::thread::sleep(deferred.until.saturating_duration_since(Instant::now()));
+        self.send_deferred(deferred)
+    }
+
+    /// Sets aside a call answered NFS3ERR_JUKEBOX ([`Channel::try_later`]) for a pause of 100
+    /// ms, doubling with each such answer up to 2 s, for callers that wait without blocking
+    /// (futures, batches).
+    pub fn defer<'a>(&self, inflight: InFlight<'a>) -> Deferred<'a> {
+        let InFlight { call, sent_at, pending, attempts, jukeboxes, .. } = inflight;
         drop(pending);
         self.stats.jukebox_retries.fetch_add(1, Ordering::Relaxed);
         let pause = JUKEBOX_FIRST_PAUSE.saturating_mul(1 << jukeboxes.min(5)).min(JUKEBOX_MAX_PAUSE);
-        std::thread::sleep(pause);
+        Deferred { call, sent_at, attempts, jukeboxes, until: Instant::now() + pause }
+    }
+
+    /// Sends a deferred call again, as a new transaction, since the server finished with the
+    /// old one.
+    pub fn send_deferred<'a>(&self, deferred: Deferred<'a>) -> Result<InFlight<'a>> {
+        let Deferred { mut call, sent_at, attempts, jukeboxes, .. } = deferred;
         if self.shut_down.load(Ordering::Acquire) {
             return Err(Error::ShutDown);
         }
@@ -826,6 +859,14 @@ impl Channel {
     /// Counts a reply that carried a failure status as an error of its procedure.
     pub fn note_failure_status(&self, reply: &Reply) {
         self.stats.ops[reply.stats_slot].note_error();
+    }
+
+    /// Counts a reply as an error of its procedure if its status (the first word of every
+    /// NFSv3 result; NULL has none) is not NFS3_OK, before anything decodes it.
+    pub fn note_status(&self, reply: &Reply) {
+        if reply.body().get(..4).is_some_and(|status| status != [0; 4]) {
+            self.note_failure_status(reply);
+        }
     }
 
     /// Fails every call in flight now and every later one, without waiting for the server:

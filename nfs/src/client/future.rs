@@ -14,7 +14,7 @@ use crate::proto::nfs3::{self, Procedure, WriteArgs};
 use crate::proto::{NFS_PROGRAM, NFS_VERSION};
 use crate::{Error, Result};
 
-use super::channel::{Call, Reply};
+use super::channel::{Call, Deferred, Reply};
 use super::{Client, InFlight, WriteHead};
 
 /// How soon a future in run-to-completion mode, which has no reader thread to wake it, polls
@@ -23,7 +23,15 @@ const RTC_REPOLL: std::time::Duration = std::time::Duration::from_micros(200);
 
 enum State<'a> {
     Unsent(Call<'a>),
-    Waiting { inflight: InFlight<'a>, alarm_set_for: Option<Instant> },
+    Waiting {
+        inflight: InFlight<'a>,
+        alarm_set_for: Option<Instant>,
+    },
+    /// Answered NFS3ERR_JUKEBOX: sent again once its pause is over.
+    Deferred {
+        deferred: Deferred<'a>,
+        alarm_set: bool,
+    },
     Done,
 }
 
@@ -67,12 +75,30 @@ impl Exchange<'_> {
                         }),
                     };
                     match outcome {
+                        Ok(record) if channel.try_later(&inflight, &record) => {
+                            self.state =
+                                State::Deferred { deferred: channel.defer(inflight), alarm_set: false }
+                        }
                         Ok(record) => return Poll::Ready(channel.accept(inflight, record)),
                         Err(e) => match channel.resend(inflight, e) {
                             Ok(inflight) => self.state = State::Waiting { inflight, alarm_set_for: None },
                             Err(e) => return Poll::Ready(Err(e)),
                         },
                     }
+                }
+                State::Deferred { deferred, alarm_set } => {
+                    if Instant::now() >= deferred.until() {
+                        match channel.send_deferred(deferred) {
+                            Ok(inflight) => self.state = State::Waiting { inflight, alarm_set_for: None },
+                            Err(e) => return Poll::Ready(Err(e)),
+                        }
+                        continue;
+                    }
+                    if !alarm_set {
+                        self.client.inner.timer.wake_at(deferred.until(), cx.waker());
+                    }
+                    self.state = State::Deferred { deferred, alarm_set: true };
+                    return Poll::Pending;
                 }
                 State::Done => {
                     return Poll::Ready(Err(Error::InvalidArgument("future polled after completion".into())))
