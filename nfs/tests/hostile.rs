@@ -328,6 +328,66 @@ fn shut_down_abandons_hard_calls_waiting_on_a_silent_server() {
     assert!(started.elapsed() < Duration::from_millis(100), "later calls fail at once");
 }
 
+/// WRITEs of 512 KiB, as many as fill the loopback socket buffers several times over.
+fn deafening_writes(client: &Client, data: &[u8]) -> Vec<nfsx::Result<()>> {
+    let root = client.root_handle();
+    let mut batch = client.batch(32);
+    for tag in 0..32 {
+        let args = nfs3::WriteArgs {
+            file: root.as_fh(),
+            offset: tag * data.len() as u64,
+            count: data.len() as u32,
+            stable: nfs3::StableHow::Unstable,
+            data,
+        };
+        batch.submit_write(&args, tag).unwrap();
+    }
+    let mut replies = Vec::new();
+    while batch.in_flight() > 0 {
+        batch.reap(&mut replies, batch.in_flight(), Duration::from_secs(60));
+    }
+    replies.into_iter().map(|r| r.decode::<nfs3::Write, _>(drop)).collect()
+}
+
+/// A server that stops reading while WRITEs stream to it: once the socket buffers are full the
+/// sends make no progress. A send that makes none for `timeo` fails its connection, so a soft
+/// mount's writes fail within their retries instead of blocking in the kernel for ever; and
+/// `shut_down` (umount -f) ends a hard mount's blocked send at once rather than waiting for
+/// the send lock it holds.
+#[test]
+fn sends_to_a_server_that_stopped_reading_fail_in_time() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let data = vec![7u8; 512 << 10];
+    // Each way of sending a WRITE: the caller's blocking writev, beside event loops or a
+    // reader thread, or with the event loops sending the rest; the caller-driven non-blocking one.
+    for mode in ["backend=auto", "backend=threads", "submit=ring", "rtc=1"] {
+        let server = FakeServer::start();
+        let client = Client::mount(&server.url(&format!("timeo=3&retrans=1&{mode}")))
+            .expect("mounting the fake server");
+        server.script(NFS_PROGRAM, 7, Behaviour::Deaf);
+        let started = Instant::now();
+        let outcomes = deafening_writes(&client, &data);
+        let took = started.elapsed();
+        assert!(outcomes.iter().all(|o| o.is_err()), "soft, {mode}: every WRITE fails: {outcomes:?}");
+        assert!(took < Duration::from_secs(20), "soft, {mode}: the writes failed after {took:?}");
+        eprintln!("soft, {mode}: {} WRITEs failed after {took:?}", outcomes.len());
+    }
+    let server = FakeServer::start();
+    let client = Client::mount(&server.url("timeo=3&hard=1")).expect("mounting the fake server");
+    server.script(NFS_PROGRAM, 7, Behaviour::Deaf);
+    let writer = {
+        let (client, data) = (client.clone(), data.clone());
+        std::thread::spawn(move || deafening_writes(&client, &data))
+    };
+    std::thread::sleep(Duration::from_millis(1000));
+    let shut_at = Instant::now();
+    client.shut_down();
+    let outcomes = writer.join().unwrap();
+    let took = shut_at.elapsed();
+    assert!(took < Duration::from_secs(2), "hard: the writes ended {took:?} after shut_down");
+    assert!(outcomes.iter().all(|o| matches!(o, Err(Error::ShutDown))), "hard: {outcomes:?}");
+}
+
 const JUKEBOX: u32 = 10008;
 
 /// NFS3ERR_JUKEBOX is "busy, try again later" (RFC 1813 §2.6; ganesha answers it when its

@@ -191,8 +191,12 @@ const OUTBOX_RETAINED: usize = 256 << 10;
 pub struct Connection {
     shared: Arc<Shared>,
     writer: Mutex<TcpStream>,
-    /// The writer's socket, readable without its lock (open as long as the connection is).
-    fd: RawFd,
+    /// The writer's socket without its lock, to poll and to shut down while a send blocked
+    /// under the lock waits (open as long as the connection is).
+    unlocked: TcpStream,
+    /// How long a send may make no progress before the connection fails
+    /// ([`SocketOptions::send_timeout`]).
+    send_timeout: Option<Duration>,
     receive: ReceiveSide,
 }
 
@@ -449,7 +453,9 @@ impl Connection {
                 ReceiveSide::Reactor(registration, reactor.backend())
             }
         };
-        Ok(Connection { shared, fd: stream.as_raw_fd(), writer: Mutex::new(stream), receive })
+        let unlocked = stream.try_clone().map_err(connect_error)?;
+        let send_timeout = opts.send_timeout.filter(|t| !t.is_zero());
+        Ok(Connection { shared, unlocked, send_timeout, writer: Mutex::new(stream), receive })
     }
 
     pub fn mode(&self) -> ReceiveKind {
@@ -485,7 +491,7 @@ impl Connection {
 
     /// The socket, for waiting on readiness of several connections at once.
     pub fn raw_fd(&self) -> RawFd {
-        self.fd
+        self.unlocked.as_raw_fd()
     }
 
     /// In [`ReceiveMode::Caller`]: reads whatever replies have arrived, without blocking, and
@@ -566,7 +572,7 @@ impl Connection {
             if MutexGuard::unlocked(&mut pending, || self.drive()) {
                 if pending.calls.len() >= self.shared.max_in_flight && !self.is_closed() {
                     MutexGuard::unlocked(&mut pending, || {
-                        let _ = crate::poll::wait_readable(&[self.fd], &mut [false], slice);
+                        let _ = crate::poll::wait_readable(&[self.unlocked.as_raw_fd()], &mut [false], slice);
                     });
                 }
             } else {
@@ -606,11 +612,12 @@ impl Connection {
         };
         {
             let mut state = outbox.state.lock();
+            let mut stalled_since = None;
             while state.loop_owns || state.caller_owns {
                 if self.is_closed() {
                     return Err(self.shared.closed_error());
                 }
-                outbox.room.wait(&mut state);
+                self.wait_for_senders(outbox, &mut state, &mut stalled_since)?;
             }
             state.caller_owns = true;
         }
@@ -651,11 +658,11 @@ impl Connection {
                 self.drive();
                 crate::poll::wait_writable_or_readable(fd, SEND_WAIT_SLICE)
             };
-            write_all_vectored(&mut stream, parts, self.driven().is_some(), wait)
+            write_all_vectored(&mut stream, parts, self.driven().is_some(), self.send_timeout, wait)
         };
         if let Err(source) = sent {
             self.shared.fail_all(format!("send failed: {source}"));
-            let _ = self.writer.lock().shutdown(Shutdown::Both);
+            let _ = self.unlocked.shutdown(Shutdown::Both);
             return Err(TransportError::Send { addr: self.shared.addr, source });
         }
         self.count_sent(requests, total);
@@ -672,6 +679,7 @@ impl Connection {
         total: usize,
     ) -> Result<(), TransportError> {
         let mut state = outbox.state.lock();
+        let mut stalled_since = None;
         loop {
             if self.is_closed() {
                 return Err(self.shared.closed_error());
@@ -679,7 +687,7 @@ impl Connection {
             if state.bytes.is_empty() || state.bytes.len() + total <= OUTBOX_LIMIT {
                 break;
             }
-            outbox.room.wait(&mut state);
+            self.wait_for_senders(outbox, &mut state, &mut stalled_since)?;
         }
         // At most one reallocation for a record larger than the room left.
         state.bytes.reserve(total);
@@ -695,6 +703,35 @@ impl Connection {
         self.tell_loop(registration)
     }
 
+    /// Waits for the event loop (or a caller sending in place) to move the stream on. One that
+    /// moves nothing for the send timeout, counted from `stalled_since`, is sending to a
+    /// server that stopped reading: the connection fails, as a send of this thread's would.
+    fn wait_for_senders(
+        &self,
+        outbox: &Outbox,
+        state: &mut MutexGuard<'_, OutboxState>,
+        stalled_since: &mut Option<Instant>,
+    ) -> Result<(), TransportError> {
+        let Some(limit) = self.send_timeout else {
+            outbox.room.wait(state);
+            return Ok(());
+        };
+        let since = *stalled_since.get_or_insert_with(Instant::now);
+        if !outbox.room.wait_until(state, since + limit).timed_out() {
+            *stalled_since = None;
+            return Ok(());
+        }
+        // Failing takes the outbox's lock to wake the other waiters.
+        MutexGuard::unlocked(state, || self.fail_stalled(limit));
+        Err(self.shared.closed_error())
+    }
+
+    /// Fails the connection after its sends made no progress for `limit`.
+    fn fail_stalled(&self, limit: Duration) {
+        self.shared.fail_all(format!("no data sent for {limit:?}: the server stopped reading"));
+        let _ = self.unlocked.shutdown(Shutdown::Both);
+    }
+
     /// Tells the loop that requests wait in the outbox; a loop that cannot be told fails the
     /// connection.
     fn tell_loop(&self, registration: &Registration) -> Result<(), TransportError> {
@@ -708,7 +745,8 @@ impl Connection {
     /// a read outstanding on the socket (a blocked reader thread, an io_uring RECV).
     pub fn close(&self) {
         self.shared.fail_all("closed by the client".to_string());
-        let _ = self.writer.lock().shutdown(Shutdown::Both);
+        // Not under the writer's lock: a send blocked there ends with this shutdown.
+        let _ = self.unlocked.shutdown(Shutdown::Both);
         match &self.receive {
             ReceiveSide::Reactor(registration, _) => registration.cancel(),
             // No reader will come back to this socket, so the framer lets go of any lent memory
@@ -871,23 +909,40 @@ const SLOT_WAIT_SLICE: Duration = Duration::from_millis(1);
 /// Longest wait for buffer space before a caller-driven sender reads replies again.
 const SEND_WAIT_SLICE: Duration = Duration::from_millis(50);
 
+/// Writes all of `parts`. A blocking socket reports a send that made no progress for its
+/// SO_SNDTIMEO as WouldBlock; a non-blocking one is given `wait()` between tries, up to
+/// `stall_limit` without progress. Either way the server stopped reading: TimedOut.
 fn write_all_vectored(
     stream: &mut TcpStream,
     parts: &[IoSlice<'_>],
     nonblocking: bool,
+    stall_limit: Option<Duration>,
     mut wait: impl FnMut() -> io::Result<()>,
 ) -> io::Result<()> {
     let mut on_stack = [IoSlice::new(&[]); IOVECS_ON_STACK];
     let mut on_heap = Vec::new();
     let nonempty = parts.iter().filter(|p| !p.is_empty()).copied();
     let mut slices = crate::stack_or_heap::fill(nonempty, parts.len(), &mut on_stack, &mut on_heap);
+    let mut stalled_since = None;
     while !slices.is_empty() {
         let window = slices.len().min(MAX_IOVECS_PER_WRITE);
         match stream.write_vectored(&slices[..window]) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => IoSlice::advance_slices(&mut slices, n),
+            Ok(n) => {
+                IoSlice::advance_slices(&mut slices, n);
+                stalled_since = None;
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if nonblocking && e.kind() == io::ErrorKind::WouldBlock => wait()?,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                let since = *stalled_since.get_or_insert_with(Instant::now);
+                if !nonblocking || stall_limit.is_some_and(|limit| since.elapsed() >= limit) {
+                    let limit =
+                        stall_limit.map_or_else(|| "the send timeout".to_string(), |l| format!("{l:?}"));
+                    let reason = format!("no data sent for {limit}: the server stopped reading");
+                    return Err(io::Error::new(io::ErrorKind::TimedOut, reason));
+                }
+                wait()?
+            }
             Err(e) => return Err(e),
         }
     }

@@ -13,6 +13,9 @@ pub struct SocketOptions {
     /// Local address to send from (multi-NIC hosts); the port is chosen as above.
     pub local_addr: Option<std::net::IpAddr>,
     pub connect_timeout: Duration,
+    /// A send that makes no progress for this long fails, since the server has stopped reading
+    /// (SO_SNDTIMEO; a connection bounds its non-blocking sends the same way). `None` waits.
+    pub send_timeout: Option<Duration>,
     /// SO_SNDBUF / SO_RCVBUF in bytes; `None` leaves the kernel's autotuning alone.
     pub send_buffer_bytes: Option<usize>,
     pub recv_buffer_bytes: Option<usize>,
@@ -24,6 +27,7 @@ impl Default for SocketOptions {
             reserved_port: true,
             local_addr: None,
             connect_timeout: Duration::from_secs(10),
+            send_timeout: None,
             send_buffer_bytes: None,
             recv_buffer_bytes: None,
         }
@@ -46,6 +50,7 @@ pub fn connect(addr: SocketAddr, opts: &SocketOptions) -> io::Result<TcpStream> 
         let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
         socket.set_nodelay(true)?;
         socket.set_reuse_address(true)?;
+        socket.set_write_timeout(opts.send_timeout.filter(|t| !t.is_zero()))?;
         if let Some(bytes) = opts.send_buffer_bytes {
             socket.set_send_buffer_size(bytes)?;
         }

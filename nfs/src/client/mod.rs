@@ -124,11 +124,16 @@ impl Client {
             gids: opts.aux_gids.clone(),
         })
         .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        let defaults = SocketOptions::default();
         let socket = SocketOptions {
             reserved_port: opts.reserved_port,
+            // A connect or a send that gets nowhere within `timeo` counts as a timeout, as a
+            // reply that does not come does.
+            connect_timeout: opts.timeout.min(defaults.connect_timeout),
+            send_timeout: Some(opts.timeout),
             send_buffer_bytes: opts.send_buffer_bytes,
             recv_buffer_bytes: opts.recv_buffer_bytes,
-            ..SocketOptions::default()
+            ..defaults
         };
         let retry = RetryPolicy { timeout: opts.timeout, retrans: opts.retrans, hard: opts.hard };
         let server = opts.server_addrs[0];

@@ -62,6 +62,9 @@ pub enum Behaviour {
     Close,
     /// Never answers (the connection stays open).
     Silent,
+    /// Never answers and reads nothing more from the connection, so the client's sends fill
+    /// the socket buffers and then make no progress.
+    Deaf,
     /// An RPC-level refusal: accepted, GARBAGE_ARGS.
     GarbageArgs,
     /// The first `times` scripted calls answered with NFS failure `status` (and no detail,
@@ -431,6 +434,10 @@ fn answer(stream: &mut TcpStream, record: &[u8], shared: &Shared) -> Result<(), 
         }
         Behaviour::Close => Err(Stop::Closed),
         Behaviour::Silent => Ok(()),
+        Behaviour::Deaf => {
+            pause(shared, MAX_MISBEHAVIOUR)?;
+            Err(Stop::Closed)
+        }
         Behaviour::GarbageArgs => send(stream, &framed(&reply_record(call.xid, GARBAGE_ARGS, &()))),
         Behaviour::StatusFirst { status, times } if nth <= times => {
             send(stream, &framed(&reply_record(call.xid, SUCCESS, &status)))
