@@ -4,6 +4,7 @@
 mod common;
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::{block_on, mem_scratch, pattern, vfs_scratch};
@@ -125,4 +126,50 @@ fn batched_writes_go_out_from_the_callers_buffer() {
         assert_eq!(r.decode::<nfs3::Write, _>(|ok| ok.count).unwrap(), 65536);
     }
     assert_eq!(std::fs::read(s.local.join("f")).unwrap(), data);
+}
+
+/// Batches on several threads sharing one connection, each holding registered calls it has
+/// not sent yet (a batch sends when reaped, or when enough gather), while the connection's
+/// slots run out: a batch that must wait for a slot sends its own calls first, since only
+/// their replies free the slots they hold, so no batch waits on another for ever.
+#[test]
+fn batches_sharing_a_full_connection_never_wait_on_each_other() {
+    const THREADS: usize = 3;
+    let s = mem_scratch("batches-full");
+    s.client.write_file("f", b"x").unwrap();
+    let client =
+        nfsx::Client::mount(&common::url(&common::server().mem_url, &s.name, "nconnect=1&maxinflight=6"))
+            .unwrap();
+    let fh = client.lookup("f").unwrap();
+    let barrier = Arc::new(std::sync::Barrier::new(THREADS));
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    for _ in 0..THREADS {
+        let (client, fh, barrier, done_tx) = (client.clone(), fh, Arc::clone(&barrier), done_tx.clone());
+        std::thread::spawn(move || {
+            let mut batch = client.batch(8);
+            let args = nfs3::GetattrArgs { object: fh.as_fh() };
+            // Two each, under the 3 a batch gathers before sending on its own (half the slots),
+            // take all 6 slots unsent; then every thread's third submit finds none free.
+            for tag in 0..3 {
+                if tag == 2 {
+                    barrier.wait();
+                }
+                batch.submit::<nfs3::Getattr>(&args, tag).unwrap();
+            }
+            let mut replies = Vec::new();
+            while batch.in_flight() > 0 {
+                batch.reap(&mut replies, batch.in_flight(), Duration::from_secs(10));
+            }
+            let sizes: Vec<u64> = replies
+                .into_iter()
+                .map(|r| r.decode::<nfs3::Getattr, _>(|ok| ok.attributes.size).unwrap())
+                .collect();
+            done_tx.send(sizes).unwrap();
+        });
+    }
+    for _ in 0..THREADS {
+        let sizes =
+            done_rx.recv_timeout(Duration::from_secs(30)).expect("a batch waited for a slot for ever");
+        assert_eq!(sizes, [1, 1, 1]);
+    }
 }

@@ -545,13 +545,31 @@ impl Connection {
     /// Reserves a slot for the reply keyed `key` without sending anything yet, so several
     /// requests can then go out in one [`Connection::send`]. Blocks while every slot is taken.
     pub fn register(&self, key: u32, deadline: Instant) -> Result<Pending, TransportError> {
+        self.register_with(key, deadline, &mut || {})
+    }
+
+    /// As [`Connection::register`], calling `before_waiting` (once) before it waits for a free
+    /// slot: a caller holding slots of requests it has not sent yet sends them there, since
+    /// only their replies free those slots. Were it to wait with them unsent, callers doing
+    /// the same could wait on each other for ever.
+    pub fn register_with(
+        &self,
+        key: u32,
+        deadline: Instant,
+        before_waiting: &mut dyn FnMut(),
+    ) -> Result<Pending, TransportError> {
         let mut pending = self.shared.pending.lock();
+        let mut before_waiting = Some(before_waiting);
         loop {
             if self.is_closed() {
                 return Err(self.shared.closed_error());
             }
             if pending.calls.len() < self.shared.max_in_flight {
                 break;
+            }
+            if let Some(before_waiting) = before_waiting.take() {
+                MutexGuard::unlocked(&mut pending, before_waiting);
+                continue;
             }
             if self.driven().is_none() {
                 if self.shared.slot_freed.wait_until(&mut pending, deadline).timed_out() {

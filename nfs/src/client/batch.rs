@@ -13,7 +13,7 @@ use crate::proto::nfs3::{Failed, Null, Procedure, WriteArgs};
 use crate::proto::{NFS_PROGRAM, NFS_VERSION};
 use crate::{Error, Result};
 
-use super::channel::{Call, Deferred, Reply};
+use super::channel::{Call, Channel, Deferred, Reply};
 use super::{decode_result, Client, InFlight, WriteHead};
 
 /// Calls gathered into one write at most; beyond this a batch sends what it has.
@@ -175,7 +175,20 @@ impl<'a> Batch<'a> {
         if self.unsent.len() >= self.unsent_max {
             self.flush();
         }
-        match self.client.inner.nfs.register(call) {
+        let mut sent_early = false;
+        let registered = {
+            let (channel, slots, unsent) = (&self.client.inner.nfs, &self.slots, &self.unsent);
+            // Several batches on one connection, each holding unsent calls, would otherwise
+            // wait on each other for a free slot for ever.
+            channel.register(call, &mut || {
+                send_unsent(channel, slots, unsent);
+                sent_early = true;
+            })
+        };
+        if sent_early {
+            self.check_unsent();
+        }
+        match registered {
             Ok(inflight) => {
                 self.slots[slot] = Some(Submitted { inflight, tag, landed: None });
                 self.unsent.push(slot);
@@ -194,12 +207,14 @@ impl<'a> Batch<'a> {
         if self.unsent.is_empty() {
             return;
         }
+        send_unsent(&self.client.inner.nfs, &self.slots, &self.unsent);
+        self.check_unsent();
+    }
+
+    /// After the unsent calls went out: polls each (its reply may be there already) and
+    /// empties the list.
+    fn check_unsent(&mut self) {
         let slots = std::mem::take(&mut self.unsent);
-        let submitted = &self.slots;
-        self.client
-            .inner
-            .nfs
-            .send_registered(slots.len(), |i| submitted[slots[i]].as_ref().map(|s| &s.inflight));
         for &slot in &slots {
             self.check(slot);
         }
@@ -361,4 +376,9 @@ impl<'a> Batch<'a> {
         }
         failed
     }
+}
+
+/// Sends the registered calls in `slots` listed in `unsent`: one gathered write per connection.
+fn send_unsent(channel: &Channel, slots: &[Option<Submitted<'_>>], unsent: &[usize]) {
+    channel.send_registered(unsent.len(), |i| slots[unsent[i]].as_ref().map(|s| &s.inflight));
 }

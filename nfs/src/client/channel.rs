@@ -493,14 +493,16 @@ impl Channel {
     }
 
     fn send_attempt<'a>(&self, call: Call<'a>, attempts: u32, avoid: Option<usize>) -> Result<InFlight<'a>> {
-        self.place(call, attempts, avoid, true)
+        self.place(call, attempts, avoid, true, &mut || {})
     }
 
     /// Reserves a reply slot for `call` on the least-loaded connection without sending it; send
     /// it with others through [`Channel::send_registered`], one system call per connection.
-    pub fn register<'a>(&self, call: Call<'a>) -> Result<InFlight<'a>> {
+    /// Should the connection's slots all be taken, `send_unsent` is called before waiting for
+    /// one, to send the caller's registered calls ([`Connection::register_with`]).
+    pub fn register<'a>(&self, call: Call<'a>, send_unsent: &mut dyn FnMut()) -> Result<InFlight<'a>> {
         self.stats.calls.fetch_add(1, Ordering::Relaxed);
-        self.place(call, 0, None, false)
+        self.place(call, 0, None, false, send_unsent)
     }
 
     fn place<'a>(
@@ -509,6 +511,7 @@ impl Channel {
         mut attempts: u32,
         mut avoid: Option<usize>,
         send: bool,
+        before_waiting: &mut dyn FnMut(),
     ) -> Result<InFlight<'a>> {
         if call.needs_receive_buffer && call.receive_buffer.is_none() {
             call.receive_buffer = Some(self.buffers.try_reserve().ok_or_else(|| {
@@ -521,7 +524,7 @@ impl Channel {
             let deadline = Instant::now() + self.retry.timeout;
             let placed = self.connection(lane).and_then(|conn| {
                 let replies_before = conn.stats().replies.load(Ordering::Relaxed);
-                let pending = conn.register(call.xid, deadline)?;
+                let pending = conn.register_with(call.xid, deadline, before_waiting)?;
                 if let Some(zone) = &call.landing {
                     pending.lend_landing(zone.clone());
                 }
