@@ -722,16 +722,17 @@ impl Channel {
         let InFlight { call, sent_at, lane, conn, pending, attempts, replies_before, .. } = inflight;
         // Leave the old connection's table before the same XID is sent again.
         drop(pending);
-        if matches!(e, TransportError::TimedOut { .. }) {
+        // A connection that completed no reply for a whole timeout may be stuck mid-record
+        // (every later reply would be read as the rest of it) or dead without a reset; a fresh
+        // one is the cure, and the calls still on it are re-sent there. Its path may be down
+        // too: taken out and probed, where there are others. A connection that answered other
+        // calls meanwhile only lost (or is slow with) this one, and its path stays.
+        let silent = conn.stats().replies.load(Ordering::Relaxed) == replies_before;
+        if matches!(e, TransportError::TimedOut { .. }) && silent {
             if self.paths.len() > 1 {
                 self.path_failed(lane);
             }
-            // A connection that completed no reply for a whole timeout may be stuck mid-record
-            // (every later reply would be read as the rest of it) or dead without a reset; a
-            // fresh one is the cure, and the calls still on it are re-sent there.
-            if conn.stats().replies.load(Ordering::Relaxed) == replies_before {
-                conn.close();
-            }
+            conn.close();
         }
         if let Err(e) = self.give_up_or_pause(e, attempts + 1) {
             self.stats.ops[call.stats_slot].record(sent_at.elapsed(), 0, true);
