@@ -30,6 +30,9 @@ struct Lane {
     /// The lane's path: its (server address, local address) pair, in `Channel::paths`.
     path: usize,
     conn: RwLock<Option<Arc<Connection>>>,
+    /// Held by the one caller (re)connecting the lane, outside `conn`'s lock, so picking a
+    /// lane (which reads every candidate's load) never waits for a connect.
+    connecting: Mutex<()>,
 }
 
 /// How calls are retried.
@@ -318,6 +321,7 @@ impl Channel {
                     metadata_only,
                     path,
                     conn: RwLock::new(None),
+                    connecting: Mutex::new(()),
                 });
             }
         }
@@ -376,16 +380,16 @@ impl Channel {
         if self.shut_down.load(Ordering::Acquire) {
             return Err(TransportError::Closed { addr: slot.server, reason: "client shut down".into() });
         }
-        if let Some(conn) = slot.conn.read().as_ref() {
-            if !conn.is_closed() {
-                return Ok(Arc::clone(conn));
-            }
+        let live = || slot.conn.read().as_ref().filter(|c| !c.is_closed()).map(Arc::clone);
+        if let Some(conn) = live() {
+            return Ok(conn);
         }
-        let mut guard = slot.conn.write();
-        if let Some(conn) = guard.as_ref() {
-            if !conn.is_closed() {
-                return Ok(Arc::clone(conn));
-            }
+        let _connecting = slot.connecting.lock();
+        // Another caller may have connected the lane while this one waited.
+        if let Some(conn) = live() {
+            return Ok(conn);
+        }
+        if slot.conn.read().is_some() {
             self.stats.reconnects.fetch_add(1, Ordering::Relaxed);
         }
         let mut socket = self.socket.clone();
@@ -399,7 +403,11 @@ impl Channel {
                 .counting_copies_in(Arc::clone(&self.stats.bytes_copied)),
             self.receive_mode.clone(),
         )?);
-        *guard = Some(Arc::clone(&conn));
+        *slot.conn.write() = Some(Arc::clone(&conn));
+        if self.shut_down.load(Ordering::Acquire) {
+            // Shut down while this connected: `shut_down` closed the lanes it found open.
+            conn.close();
+        }
         Ok(conn)
     }
 
