@@ -475,6 +475,23 @@ fn a_small_file_costs_one_create_and_one_write() {
     );
 }
 
+/// A READ asking for more than the mount's rsize and wsize (the most a reply record may carry
+/// here) is asked for no more than that, and answered short, instead of bringing a reply the
+/// client refuses as oversized, which would reset the connection at every try.
+#[test]
+fn raw_reads_larger_than_the_mount_allows_are_answered_short() {
+    let s = vfs_scratch("raw-read-bound");
+    let data = pattern(1 << 20, 21);
+    s.client.write_file("f", &data).unwrap();
+    let client =
+        Client::mount(&url(&server().vfs_url, &s.name, "rsize=65536&wsize=65536&soft=1&timeo=20")).unwrap();
+    let fh = client.lookup("f").unwrap();
+    let (read, eof) = common::block_on(client.read_async(&fh, 0, 1 << 20)).unwrap();
+    assert_eq!((read.len(), eof), (65536, false));
+    assert!(read[..] == data[..65536]);
+    assert_eq!(client.stats().reconnects.load(std::sync::atomic::Ordering::Relaxed), 0);
+}
+
 #[test]
 fn failures_are_counted_per_procedure() {
     let s = vfs_scratch("op-errors");

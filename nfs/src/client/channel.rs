@@ -129,7 +129,8 @@ pub struct Channel {
     next_lane: AtomicUsize,
     socket: SocketOptions,
     max_in_flight: usize,
-    max_record: usize,
+    /// Largest READ or WRITE payload (and READDIR reply) asked for; bounds the records accepted.
+    max_payload: usize,
     credential: Credential,
     xids: Arc<XidAllocator>,
     retry: RetryPolicy,
@@ -347,7 +348,7 @@ impl Channel {
             next_lane: AtomicUsize::new(0),
             socket: config.socket,
             max_in_flight: config.max_in_flight,
-            max_record: max_record_len(config.max_payload),
+            max_payload: config.max_payload,
             credential,
             xids,
             retry: config.retry,
@@ -398,7 +399,7 @@ impl Channel {
             slot.server,
             &socket,
             self.max_in_flight,
-            RecordFramer::with_pool(self.max_record, Arc::clone(&self.buffers))
+            RecordFramer::with_pool(max_record_len(self.max_payload), Arc::clone(&self.buffers))
                 .landing_payloads(read_payload_in)
                 .counting_copies_in(Arc::clone(&self.stats.bytes_copied)),
             self.receive_mode.clone(),
@@ -471,7 +472,7 @@ impl Channel {
         let xid = self.xids.next_xid();
         let spare = self.spare_heads.lock().pop().unwrap_or_default();
         let header = CallHeader { xid, program, version, procedure, credential: &self.credential };
-        let head = encode_record_head(spare, &header, args, payload.len());
+        let mut head = encode_record_head(spare, &header, args, payload.len());
         let padding = crate::xdr::pad_len(payload.len());
         let nfs = program == crate::proto::NFS_PROGRAM;
         let stats_slot = stats::slot_of(nfs.then_some(procedure));
@@ -479,6 +480,9 @@ impl Channel {
         let has_nfs_status = nfs && procedure != 0;
         let needs_receive_buffer =
             nfs && [Read::NUMBER, Readdir::NUMBER, Readdirplus::NUMBER].contains(&procedure);
+        if needs_receive_buffer {
+            self.ask_for_what_a_reply_may_carry(&mut head);
+        }
         Call {
             procedure: name,
             xid,
@@ -492,6 +496,18 @@ impl Channel {
             receive_buffer: None,
             landing: None,
         }
+    }
+
+    /// The arguments of READ, READDIR and READDIRPLUS end with the most reply data they ask
+    /// for (`count`, `count`, `maxcount`: RFC 1813 §3.3.6, 3.3.16, 3.3.17), which the head ends
+    /// with too. More than the payload bound would bring a reply this channel refuses as
+    /// oversized, resetting the connection at every try; a server may answer less than asked
+    /// anyway, so the call asks for no more than the bound.
+    fn ask_for_what_a_reply_may_carry(&self, head: &mut [u8]) {
+        let Some(at) = head.len().checked_sub(4) else { return };
+        let asked = u32::from_be_bytes([head[at], head[at + 1], head[at + 2], head[at + 3]]);
+        let bound = u32::try_from(self.max_payload).unwrap_or(u32::MAX);
+        head[at..].copy_from_slice(&asked.min(bound).to_be_bytes());
     }
 
     /// Sends a call on the least-loaded connection.
