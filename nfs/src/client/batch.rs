@@ -80,6 +80,15 @@ impl BatchReply {
     pub fn is_answered(&self) -> bool {
         self.reply.is_ok()
     }
+
+    /// Whether the call went out more than once (after a timeout or a broken connection). A
+    /// procedure that cannot be carried out twice may then fail because its own earlier try
+    /// succeeded and only that reply was lost: EEXIST for a GUARDED CREATE or a MKDIR, ENOENT
+    /// for a REMOVE or a RENAME. The path API treats those as success; a batch leaves the
+    /// judgement to its caller.
+    pub fn resent(&self) -> bool {
+        self.reply.as_ref().is_ok_and(Reply::resent)
+    }
 }
 
 /// Many calls in flight from one thread, reaped as they complete. At most `capacity` are in

@@ -480,6 +480,17 @@ impl Client {
         on_ok: impl for<'r> FnOnce(P::Ok<'r>) -> T,
     ) -> Result<Option<T>> {
         let inflight = self.start_waiting::<P>(args, None)?;
+        self.finish_once::<P, T>(inflight, done_status, on_ok)
+    }
+
+    /// Waits for a procedure that cannot safely be carried out twice, sent with
+    /// [`Client::start`]: as [`Client::call_once`].
+    pub(crate) fn finish_once<P: Procedure, T>(
+        &self,
+        inflight: InFlight<'_>,
+        done_status: Nfsstat3,
+        on_ok: impl for<'r> FnOnce(P::Ok<'r>) -> T,
+    ) -> Result<Option<T>> {
         let reply = self.inner.nfs.wait(inflight)?;
         let result = match decode_result::<P>(&reply)? {
             Ok(ok) => Ok(Some(on_ok(ok))),

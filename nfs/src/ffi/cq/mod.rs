@@ -404,19 +404,16 @@ pub extern "C" fn nfsx_submit_create(
         }
         let (dir, name) = cq.client.resolve_parent(path)?;
         let slot = cq.queue.acquire(NFSX_OP_CREATE, user_data as usize, 1, None)?;
+        let exclusive = flags & libc::O_EXCL != 0;
         submit(&cq.queue, slot, 1, |_| {
             let attrs = Sattr3 { mode: Some(mode), ..Sattr3::default() };
-            let how = if flags & libc::O_EXCL != 0 {
-                CreateHow::Guarded(attrs)
-            } else {
-                CreateHow::Unchecked(attrs)
-            };
+            let how = if exclusive { CreateHow::Guarded(attrs) } else { CreateHow::Unchecked(attrs) };
             let args = CreateArgs { where_: DirOpArgs { dir: dir.as_fh(), name: name.as_bytes() }, how };
             Ok(Piece {
                 slot,
                 client: cq.client.clone(),
                 inflight: cq.client.start::<nfs3::Create>(&args)?,
-                work: Work::Create,
+                work: Work::Create { exclusive },
             })
         })
     })

@@ -42,8 +42,11 @@ pub(crate) enum Work {
     /// GETATTR (fstat) or LOOKUP (lstat); the attributes go to the slot's `stat_out`.
     Getattr,
     Lookup,
-    /// CREATE; the result is 0.
-    Create,
+    /// CREATE; the result is 0. `exclusive`: GUARDED (O_EXCL), which must not fail for the
+    /// file its own earlier try made.
+    Create {
+        exclusive: bool,
+    },
 }
 
 /// One RPC in flight, waited for by the reaper in submission order.

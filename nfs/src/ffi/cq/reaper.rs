@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::super::guard::{log_panic, Errno, FfiResult};
 use super::super::types::nfsx_stat;
 use super::queue::{Piece, Queue, Work};
-use crate::proto::nfs3;
+use crate::proto::nfs3::{self, Nfsstat3};
 
 /// What one piece contributed.
 enum Outcome {
@@ -118,7 +118,12 @@ fn finish(piece: Piece, short_already: bool) -> FfiResult<Outcome> {
             };
             Ok(Outcome::Attrs(nfsx_stat::from(&attrs)))
         }
-        Work::Create => {
+        // A GUARDED create re-sent after a lost reply may find the file its first try made.
+        Work::Create { exclusive: true } => {
+            client.finish_once::<nfs3::Create, _>(inflight, Nfsstat3::Exist, |_| ())?;
+            Ok(Outcome::Done)
+        }
+        Work::Create { exclusive: false } => {
             client.finish::<nfs3::Create, _>(inflight, |_| ())?;
             Ok(Outcome::Done)
         }
