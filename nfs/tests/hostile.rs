@@ -256,11 +256,19 @@ fn a_connection_wedged_mid_record_is_replaced() {
     let client = Client::mount(&server.url(OPTIONS)).expect("mounting the fake server");
     let root = client.root_handle();
     server.script(NFS_PROGRAM, 1, Behaviour::TruncatedRecordThenStall);
+    let before = client.connection_stats()[0].clone();
     assert_timed_out(&client.getattr(&root).unwrap_err());
     server.script(NFS_PROGRAM, 1, Behaviour::Normal);
     let started = Instant::now();
     let outcome = client.getattr(&root);
     assert!(outcome.is_ok(), "GETATTR after the server recovered: {outcome:?} after {:?}", started.elapsed());
+    // The connection's report covers the replaced TCP connections too.
+    let after = client.connection_stats()[0].clone();
+    assert!(after.reconnects >= 1 && after.retransmits >= 1, "{after:?}");
+    assert!(
+        after.requests >= before.requests + 3 && after.replies > before.replies,
+        "{before:?} then {after:?}"
+    );
 }
 
 /// A READ whose reply stops half-way while its data is being read straight into the caller's

@@ -30,6 +30,12 @@ struct Lane {
     /// The lane's path: its (server address, local address) pair, in `Channel::paths`.
     path: usize,
     conn: RwLock<Option<Arc<Connection>>>,
+    /// The counters of the connections this lane has replaced, added in under `conn`'s write
+    /// lock, so a report (which reads them under its read lock) never counts one twice.
+    retired: nfsx_core::net::ConnectionStats,
+    /// Calls re-sent after a timeout or a broken connection on this lane.
+    retransmits: AtomicU64,
+    reconnects: AtomicU64,
     /// Held by the one caller (re)connecting the lane, outside `conn`'s lock, so picking a
     /// lane (which reads every candidate's load) never waits for a connect.
     connecting: Mutex<()>,
@@ -64,7 +70,8 @@ pub struct ChannelStats {
     pub(crate) ops: [OpCounters; OP_SLOTS],
 }
 
-/// One connection's counters at a moment.
+/// One connection's counters at a moment: those of every TCP connection it has had, since a
+/// broken one is replaced (counted in `reconnects`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectionStats {
     pub server: SocketAddr,
@@ -77,6 +84,23 @@ pub struct ConnectionStats {
     pub in_flight: usize,
     /// Replies that matched no call in flight (late answers to calls already re-sent or abandoned).
     pub unmatched_replies: u64,
+    /// Calls re-sent (on this connection or another) after timing out or breaking on this one.
+    pub retransmits: u64,
+    pub reconnects: u64,
+}
+
+/// Adds a replaced connection's counters to its lane's.
+fn retire(lane: &nfsx_core::net::ConnectionStats, old: &nfsx_core::net::ConnectionStats) {
+    let pairs = [
+        (&lane.requests, &old.requests),
+        (&lane.replies, &old.replies),
+        (&lane.bytes_sent, &old.bytes_sent),
+        (&lane.bytes_received, &old.bytes_received),
+        (&lane.unmatched_replies, &old.unmatched_replies),
+    ];
+    for (total, part) in pairs {
+        total.fetch_add(part.load(Ordering::Relaxed), Ordering::Relaxed);
+    }
 }
 
 /// How often a thread waiting in run-to-completion mode checks whether the driving thread left.
@@ -322,6 +346,9 @@ impl Channel {
                     metadata_only,
                     path,
                     conn: RwLock::new(None),
+                    retired: Default::default(),
+                    retransmits: AtomicU64::new(0),
+                    reconnects: AtomicU64::new(0),
                     connecting: Mutex::new(()),
                 });
             }
@@ -392,6 +419,7 @@ impl Channel {
         }
         if slot.conn.read().is_some() {
             self.stats.reconnects.fetch_add(1, Ordering::Relaxed);
+            slot.reconnects.fetch_add(1, Ordering::Relaxed);
         }
         let mut socket = self.socket.clone();
         socket.local_addr = slot.local;
@@ -404,7 +432,11 @@ impl Channel {
                 .counting_copies_in(Arc::clone(&self.stats.bytes_copied)),
             self.receive_mode.clone(),
         )?);
-        *slot.conn.write() = Some(Arc::clone(&conn));
+        let mut installed = slot.conn.write();
+        if let Some(old) = installed.replace(Arc::clone(&conn)) {
+            retire(&slot.retired, old.stats());
+        }
+        drop(installed);
         if self.shut_down.load(Ordering::Acquire) {
             // Shut down while this connected: `shut_down` closed the lanes it found open.
             conn.close();
@@ -441,7 +473,8 @@ impl Channel {
                 let conn = lane.conn.read();
                 let live = conn.as_ref().filter(|c| !c.is_closed());
                 let counter = |f: fn(&nfsx_core::net::ConnectionStats) -> &AtomicU64| {
-                    conn.as_ref().map_or(0, |c| f(c.stats()).load(Ordering::Relaxed))
+                    let current = conn.as_ref().map_or(0, |c| f(c.stats()).load(Ordering::Relaxed));
+                    f(&lane.retired).load(Ordering::Relaxed) + current
                 };
                 ConnectionStats {
                     server: lane.server,
@@ -453,6 +486,8 @@ impl Channel {
                     bytes_received: counter(|s| &s.bytes_received),
                     in_flight: live.map_or(0, |c| c.in_flight()),
                     unmatched_replies: counter(|s| &s.unmatched_replies),
+                    retransmits: lane.retransmits.load(Ordering::Relaxed),
+                    reconnects: lane.reconnects.load(Ordering::Relaxed),
                 }
             })
             .collect()
@@ -763,6 +798,7 @@ impl Channel {
             return Err(e);
         }
         self.stats.retransmits.fetch_add(1, Ordering::Relaxed);
+        self.lanes[lane].retransmits.fetch_add(1, Ordering::Relaxed);
         let mut again = self.send_attempt(call, attempts + 1, Some(lane))?;
         again.sent_at = sent_at;
         again.resent = true;

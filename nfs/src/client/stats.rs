@@ -86,6 +86,9 @@ pub struct OpStats {
     /// Upper bounds of the histogram buckets holding the 50th and 99th percentiles.
     pub p50_latency_us: u64,
     pub p99_latency_us: u64,
+    /// The latency histogram: entry `i` counts calls that took from 2^i to 2^(i+1) µs (entry
+    /// 0 also those faster), up to the last bucket with any.
+    pub latency_histogram: Vec<u64>,
 }
 
 pub(crate) fn snapshot(ops: &[OpCounters; OP_SLOTS]) -> Vec<OpStats> {
@@ -94,7 +97,9 @@ pub(crate) fn snapshot(ops: &[OpCounters; OP_SLOTS]) -> Vec<OpStats> {
         .filter_map(|(c, procedure)| {
             let n = c.ops.load(Ordering::Relaxed);
             (n > 0).then(|| {
-                let buckets: Vec<u64> = c.latency.iter().map(|b| b.load(Ordering::Relaxed)).collect();
+                let mut buckets: Vec<u64> = c.latency.iter().map(|b| b.load(Ordering::Relaxed)).collect();
+                let used = buckets.iter().rposition(|&n| n > 0).map_or(0, |last| last + 1);
+                buckets.truncate(used);
                 OpStats {
                     procedure,
                     ops: n,
@@ -103,6 +108,7 @@ pub(crate) fn snapshot(ops: &[OpCounters; OP_SLOTS]) -> Vec<OpStats> {
                     mean_latency_us: c.latency_sum_us.load(Ordering::Relaxed) as f64 / n as f64,
                     p50_latency_us: percentile(&buckets, 0.50),
                     p99_latency_us: percentile(&buckets, 0.99),
+                    latency_histogram: buckets,
                 }
             })
         })
@@ -139,6 +145,10 @@ mod tests {
         assert_eq!(names, ["GETATTR", "WRITE", "MOUNT/PORTMAP"]);
         let getattr = &stats[0];
         assert_eq!((getattr.ops, getattr.p50_latency_us, getattr.p99_latency_us), (10, 128, 8192));
+        // 0 and 1 µs in [1, 2), 3 in [2, 4), six 100s in [64, 128), 5000 in [4096, 8192).
+        let mut histogram = vec![0; 13];
+        (histogram[0], histogram[1], histogram[6], histogram[12]) = (2, 1, 6, 1);
+        assert_eq!(getattr.latency_histogram, histogram);
         assert_eq!((stats[1].errors, stats[1].bytes), (1, 4096));
         assert_eq!(slot_of(Some(99)), OTHER_SLOT);
     }
