@@ -492,6 +492,25 @@ fn raw_reads_larger_than_the_mount_allows_are_answered_short() {
     assert_eq!(client.stats().reconnects.load(std::sync::atomic::Ordering::Relaxed), 0);
 }
 
+/// Another client replaces a directory while this one holds handles under it in its name
+/// cache: the path calls that meet NFS3ERR_STALE resolve their paths again and succeed.
+#[test]
+fn handles_gone_stale_in_the_name_cache_are_looked_up_again() {
+    let s = vfs_scratch("stale-names");
+    s.client.mkdir("d", 0o755).unwrap();
+    s.client.write_file("d/f", b"old").unwrap();
+    assert_eq!(s.client.stat("d/f").unwrap().size, 3);
+    let other = Client::mount(&url(&server().vfs_url, &s.name, "")).unwrap();
+    other.unlink("d/f").unwrap();
+    other.rmdir("d").unwrap();
+    other.mkdir("d", 0o755).unwrap();
+    other.write_file("d/f", b"newer").unwrap();
+    assert_eq!(s.client.stat("d/f").unwrap().size, 5);
+    assert_eq!(s.client.read_file("d/f").unwrap(), b"newer");
+    s.client.unlink("d/f").unwrap();
+    assert!(!s.local.join("d/f").exists());
+}
+
 #[test]
 fn failures_are_counted_per_procedure() {
     let s = vfs_scratch("op-errors");

@@ -37,8 +37,10 @@ pub struct ReadDir {
 
 impl Client {
     pub fn read_dir(&self, path: &str) -> Result<ReadDir> {
-        let (dir, _) = self.resolve(path, true)?;
-        Ok(self.read_dir_handle(dir))
+        self.with_fresh_names(|| {
+            let (dir, _) = self.resolve(path, true)?;
+            Ok(self.read_dir_handle(dir))
+        })
     }
 
     pub fn read_dir_handle(&self, dir: FileHandle) -> ReadDir {

@@ -154,28 +154,32 @@ pub struct File {
 
 impl Client {
     pub fn open(&self, path: &str, opts: &OpenOptions) -> Result<File> {
-        if opts.truncate && !opts.write {
-            return Err(Error::InvalidArgument("truncate needs write access".into()));
-        }
-        if (opts.create || opts.create_new) && !opts.write {
-            return Err(Error::InvalidArgument("create needs write access".into()));
-        }
-        let (fh, created) = if opts.create_new {
-            (self.create_file(path, opts)?, true)
-        } else if opts.create {
-            match self.create_file(path, opts) {
-                Err(e) if e.nfs_status() == Some(Nfsstat3::Exist) => (self.open_existing(path, opts)?, false),
-                other => (other?, true),
+        self.with_fresh_names(|| {
+            if opts.truncate && !opts.write {
+                return Err(Error::InvalidArgument("truncate needs write access".into()));
             }
-        } else {
-            (self.open_existing(path, opts)?, false)
-        };
-        Ok(File {
-            client: self.clone(),
-            fh,
-            writable: opts.write,
-            fresh: AtomicBool::new(created),
-            state: Mutex::new(WriteState::default()),
+            if (opts.create || opts.create_new) && !opts.write {
+                return Err(Error::InvalidArgument("create needs write access".into()));
+            }
+            let (fh, created) = if opts.create_new {
+                (self.create_file(path, opts)?, true)
+            } else if opts.create {
+                match self.create_file(path, opts) {
+                    Err(e) if e.nfs_status() == Some(Nfsstat3::Exist) => {
+                        (self.open_existing(path, opts)?, false)
+                    }
+                    other => (other?, true),
+                }
+            } else {
+                (self.open_existing(path, opts)?, false)
+            };
+            Ok(File {
+                client: self.clone(),
+                fh,
+                writable: opts.write,
+                fresh: AtomicBool::new(created),
+                state: Mutex::new(WriteState::default()),
+            })
         })
     }
 

@@ -63,6 +63,14 @@ impl NameCache {
         );
     }
 
+    /// Empties the cache; false if it held nothing.
+    pub fn forget_all(&self) -> bool {
+        let mut entries = self.entries.lock();
+        let held = !entries.is_empty();
+        entries.clear();
+        held
+    }
+
     pub fn remove(&self, dir: &FileHandle, name: &[u8]) {
         if !self.ttl.is_zero() {
             self.entries.lock().remove(&(*dir, Box::from(name)));

@@ -137,9 +137,21 @@ impl Client {
         Ok((dir_fh, name))
     }
 
+    /// Runs a path call; one that meets NFS3ERR_STALE (a handle it took from the name cache
+    /// names something another client removed or replaced within the cache's lifetime) runs
+    /// once more after the cache is emptied, resolving its path from the server again. A
+    /// stale handle means the server carried nothing out, so the second try is safe for every
+    /// procedure.
+    pub(crate) fn with_fresh_names<T>(&self, op: impl Fn() -> Result<T>) -> Result<T> {
+        match op() {
+            Err(Error::Nfs { status: Nfsstat3::Stale, .. }) if self.inner.names.forget_all() => op(),
+            outcome => outcome,
+        }
+    }
+
     /// The handle a path names, following a final symbolic link.
     pub fn lookup(&self, path: &str) -> Result<FileHandle> {
-        self.resolve(path, true).map(|(fh, _)| fh)
+        self.with_fresh_names(|| self.resolve(path, true).map(|(fh, _)| fh))
     }
 
     /// Attributes of what `path` names, following a final symbolic link.
@@ -153,21 +165,23 @@ impl Client {
     }
 
     fn stat_inner(&self, path: &str, follow: bool) -> Result<Fattr3> {
-        match self.resolve(path, follow)? {
+        self.with_fresh_names(|| match self.resolve(path, follow)? {
             (_, Some(attrs)) => Ok(attrs),
             (fh, None) => self.getattr(&fh),
-        }
+        })
     }
 
     pub fn mkdir(&self, path: &str, mode: u32) -> Result<FileHandle> {
-        let (dir, name) = self.resolve_parent(path)?;
-        let args = MkdirArgs {
-            where_: DirOpArgs { dir: dir.as_fh(), name: name.as_bytes() },
-            attributes: Sattr3 { mode: Some(mode), ..Sattr3::default() },
-        };
-        let made = self.call_once::<nfs3::Mkdir, _>(&args, Nfsstat3::Exist, new_object)?;
-        let (fh, attrs) = made.unwrap_or_default();
-        self.finish_new_object(&dir, name, fh, attrs, Ftype3::Dir)
+        self.with_fresh_names(|| {
+            let (dir, name) = self.resolve_parent(path)?;
+            let args = MkdirArgs {
+                where_: DirOpArgs { dir: dir.as_fh(), name: name.as_bytes() },
+                attributes: Sattr3 { mode: Some(mode), ..Sattr3::default() },
+            };
+            let made = self.call_once::<nfs3::Mkdir, _>(&args, Nfsstat3::Exist, new_object)?;
+            let (fh, attrs) = made.unwrap_or_default();
+            self.finish_new_object(&dir, name, fh, attrs, Ftype3::Dir)
+        })
     }
 
     /// Records a freshly made object in the name cache; a server that returned no handle costs a LOOKUP.
@@ -192,59 +206,71 @@ impl Client {
     }
 
     pub fn rmdir(&self, path: &str) -> Result<()> {
-        let (dir, name) = self.resolve_parent(path)?;
-        self.inner.names.remove(&dir, name.as_bytes());
-        let args = RmdirArgs { object: DirOpArgs { dir: dir.as_fh(), name: name.as_bytes() } };
-        self.call_once::<nfs3::Rmdir, _>(&args, Nfsstat3::Noent, drop).map(drop)
+        self.with_fresh_names(|| {
+            let (dir, name) = self.resolve_parent(path)?;
+            self.inner.names.remove(&dir, name.as_bytes());
+            let args = RmdirArgs { object: DirOpArgs { dir: dir.as_fh(), name: name.as_bytes() } };
+            self.call_once::<nfs3::Rmdir, _>(&args, Nfsstat3::Noent, drop).map(drop)
+        })
     }
 
     /// Removes a non-directory (REMOVE).
     pub fn unlink(&self, path: &str) -> Result<()> {
-        let (dir, name) = self.resolve_parent(path)?;
-        self.inner.names.remove(&dir, name.as_bytes());
-        let args = RemoveArgs { object: DirOpArgs { dir: dir.as_fh(), name: name.as_bytes() } };
-        self.call_once::<nfs3::Remove, _>(&args, Nfsstat3::Noent, drop).map(drop)
+        self.with_fresh_names(|| {
+            let (dir, name) = self.resolve_parent(path)?;
+            self.inner.names.remove(&dir, name.as_bytes());
+            let args = RemoveArgs { object: DirOpArgs { dir: dir.as_fh(), name: name.as_bytes() } };
+            self.call_once::<nfs3::Remove, _>(&args, Nfsstat3::Noent, drop).map(drop)
+        })
     }
 
     pub fn rename(&self, from: &str, to: &str) -> Result<()> {
-        let (from_dir, from_name) = self.resolve_parent(from)?;
-        let (to_dir, to_name) = self.resolve_parent(to)?;
-        self.inner.names.remove(&from_dir, from_name.as_bytes());
-        self.inner.names.remove(&to_dir, to_name.as_bytes());
-        let args = RenameArgs {
-            from: DirOpArgs { dir: from_dir.as_fh(), name: from_name.as_bytes() },
-            to: DirOpArgs { dir: to_dir.as_fh(), name: to_name.as_bytes() },
-        };
-        self.call_once::<nfs3::Rename, _>(&args, Nfsstat3::Noent, drop).map(drop)
+        self.with_fresh_names(|| {
+            let (from_dir, from_name) = self.resolve_parent(from)?;
+            let (to_dir, to_name) = self.resolve_parent(to)?;
+            self.inner.names.remove(&from_dir, from_name.as_bytes());
+            self.inner.names.remove(&to_dir, to_name.as_bytes());
+            let args = RenameArgs {
+                from: DirOpArgs { dir: from_dir.as_fh(), name: from_name.as_bytes() },
+                to: DirOpArgs { dir: to_dir.as_fh(), name: to_name.as_bytes() },
+            };
+            self.call_once::<nfs3::Rename, _>(&args, Nfsstat3::Noent, drop).map(drop)
+        })
     }
 
     /// Makes `new` another name for the file `existing` (a hard link).
     pub fn link(&self, existing: &str, new: &str) -> Result<()> {
-        let (file, _) = self.resolve(existing, false)?;
-        let (dir, name) = self.resolve_parent(new)?;
-        let args =
-            LinkArgs { file: file.as_fh(), link: DirOpArgs { dir: dir.as_fh(), name: name.as_bytes() } };
-        self.call_once::<nfs3::Link, _>(&args, Nfsstat3::Exist, drop).map(drop)
+        self.with_fresh_names(|| {
+            let (file, _) = self.resolve(existing, false)?;
+            let (dir, name) = self.resolve_parent(new)?;
+            let args =
+                LinkArgs { file: file.as_fh(), link: DirOpArgs { dir: dir.as_fh(), name: name.as_bytes() } };
+            self.call_once::<nfs3::Link, _>(&args, Nfsstat3::Exist, drop).map(drop)
+        })
     }
 
     pub fn symlink(&self, target: &str, link_path: &str) -> Result<()> {
-        if target.len() > nfs3::MAX_PATH_LEN || target.contains('\0') {
-            return Err(Error::InvalidArgument("symbolic link target too long or contains NUL".into()));
-        }
-        let (dir, name) = self.resolve_parent(link_path)?;
-        let args = SymlinkArgs {
-            where_: DirOpArgs { dir: dir.as_fh(), name: name.as_bytes() },
-            symlink_attributes: Sattr3::default(),
-            symlink_data: target.as_bytes(),
-        };
-        let made = self.call_once::<nfs3::Symlink, _>(&args, Nfsstat3::Exist, new_object)?;
-        let (fh, attrs) = made.unwrap_or_default();
-        self.finish_new_object(&dir, name, fh, attrs, Ftype3::Lnk).map(drop)
+        self.with_fresh_names(|| {
+            if target.len() > nfs3::MAX_PATH_LEN || target.contains('\0') {
+                return Err(Error::InvalidArgument("symbolic link target too long or contains NUL".into()));
+            }
+            let (dir, name) = self.resolve_parent(link_path)?;
+            let args = SymlinkArgs {
+                where_: DirOpArgs { dir: dir.as_fh(), name: name.as_bytes() },
+                symlink_attributes: Sattr3::default(),
+                symlink_data: target.as_bytes(),
+            };
+            let made = self.call_once::<nfs3::Symlink, _>(&args, Nfsstat3::Exist, new_object)?;
+            let (fh, attrs) = made.unwrap_or_default();
+            self.finish_new_object(&dir, name, fh, attrs, Ftype3::Lnk).map(drop)
+        })
     }
 
     pub fn readlink(&self, path: &str) -> Result<String> {
-        let (fh, _) = self.resolve(path, false)?;
-        self.readlink_handle(&fh)
+        self.with_fresh_names(|| {
+            let (fh, _) = self.resolve(path, false)?;
+            self.readlink_handle(&fh)
+        })
     }
 
     fn readlink_handle(&self, fh: &FileHandle) -> Result<String> {
@@ -255,23 +281,27 @@ impl Client {
 
     /// Makes a special file: a FIFO, socket or device (MKNOD).
     pub fn mknod(&self, path: &str, what: MknodData) -> Result<FileHandle> {
-        let (dir, name) = self.resolve_parent(path)?;
-        let ftype = match what {
-            MknodData::Chr(..) => Ftype3::Chr,
-            MknodData::Blk(..) => Ftype3::Blk,
-            MknodData::Sock(_) => Ftype3::Sock,
-            MknodData::Fifo(_) => Ftype3::Fifo,
-        };
-        let args = MknodArgs { where_: DirOpArgs { dir: dir.as_fh(), name: name.as_bytes() }, what };
-        let made = self.call_once::<nfs3::Mknod, _>(&args, Nfsstat3::Exist, new_object)?;
-        let (fh, attrs) = made.unwrap_or_default();
-        self.finish_new_object(&dir, name, fh, attrs, ftype)
+        self.with_fresh_names(|| {
+            let (dir, name) = self.resolve_parent(path)?;
+            let ftype = match what {
+                MknodData::Chr(..) => Ftype3::Chr,
+                MknodData::Blk(..) => Ftype3::Blk,
+                MknodData::Sock(_) => Ftype3::Sock,
+                MknodData::Fifo(_) => Ftype3::Fifo,
+            };
+            let args = MknodArgs { where_: DirOpArgs { dir: dir.as_fh(), name: name.as_bytes() }, what };
+            let made = self.call_once::<nfs3::Mknod, _>(&args, Nfsstat3::Exist, new_object)?;
+            let (fh, attrs) = made.unwrap_or_default();
+            self.finish_new_object(&dir, name, fh, attrs, ftype)
+        })
     }
 
     /// SETATTR on what `path` names; returns the attributes after the change.
     pub fn setattr(&self, path: &str, attrs: &Sattr3) -> Result<Fattr3> {
-        let (fh, _) = self.resolve(path, true)?;
-        self.setattr_handle(&fh, attrs)
+        self.with_fresh_names(|| {
+            let (fh, _) = self.resolve(path, true)?;
+            self.setattr_handle(&fh, attrs)
+        })
     }
 
     pub fn setattr_handle(&self, fh: &FileHandle, attrs: &Sattr3) -> Result<Fattr3> {
@@ -300,33 +330,39 @@ impl Client {
 
     /// ACCESS: which of the `nfs3::ACCESS3_*` bits in `mask` the server grants this user.
     pub fn access(&self, path: &str, mask: u32) -> Result<u32> {
-        let (fh, _) = self.resolve(path, true)?;
-        self.call::<nfs3::Access, _>(&AccessArgs { object: fh.as_fh(), access: mask }, |ok| ok.access)
+        self.with_fresh_names(|| {
+            let (fh, _) = self.resolve(path, true)?;
+            self.call::<nfs3::Access, _>(&AccessArgs { object: fh.as_fh(), access: mask }, |ok| ok.access)
+        })
     }
 
     /// FSSTAT: space and inodes of the file system holding `path`.
     pub fn statfs(&self, path: &str) -> Result<FsStat> {
-        let (fh, _) = self.resolve(path, true)?;
-        self.call::<nfs3::Fsstat, _>(&FsstatArgs { fsroot: fh.as_fh() }, |ok| FsStat {
-            total_bytes: ok.tbytes,
-            free_bytes: ok.fbytes,
-            avail_bytes: ok.abytes,
-            total_files: ok.tfiles,
-            free_files: ok.ffiles,
-            avail_files: ok.afiles,
-            invarsec: ok.invarsec,
+        self.with_fresh_names(|| {
+            let (fh, _) = self.resolve(path, true)?;
+            self.call::<nfs3::Fsstat, _>(&FsstatArgs { fsroot: fh.as_fh() }, |ok| FsStat {
+                total_bytes: ok.tbytes,
+                free_bytes: ok.fbytes,
+                avail_bytes: ok.abytes,
+                total_files: ok.tfiles,
+                free_files: ok.ffiles,
+                avail_files: ok.afiles,
+                invarsec: ok.invarsec,
+            })
         })
     }
 
     pub fn pathconf(&self, path: &str) -> Result<PathConf> {
-        let (fh, _) = self.resolve(path, true)?;
-        self.call::<nfs3::Pathconf, _>(&PathconfArgs { object: fh.as_fh() }, |ok| PathConf {
-            link_max: ok.linkmax,
-            name_max: ok.name_max,
-            no_trunc: ok.no_trunc,
-            chown_restricted: ok.chown_restricted,
-            case_insensitive: ok.case_insensitive,
-            case_preserving: ok.case_preserving,
+        self.with_fresh_names(|| {
+            let (fh, _) = self.resolve(path, true)?;
+            self.call::<nfs3::Pathconf, _>(&PathconfArgs { object: fh.as_fh() }, |ok| PathConf {
+                link_max: ok.linkmax,
+                name_max: ok.name_max,
+                no_trunc: ok.no_trunc,
+                chown_restricted: ok.chown_restricted,
+                case_insensitive: ok.case_insensitive,
+                case_preserving: ok.case_preserving,
+            })
         })
     }
 
