@@ -189,9 +189,12 @@ impl<'a> Batch<'a> {
             let (channel, slots, unsent) = (&self.client.inner.nfs, &self.slots, &self.unsent);
             // Several batches on one connection, each holding unsent calls, would otherwise
             // wait on each other for a free slot for ever.
+            // Once: `register` may wait (and ask again) more than once.
             channel.register(call, &mut || {
-                send_unsent(channel, slots, unsent);
-                sent_early = true;
+                if !sent_early {
+                    send_unsent(channel, slots, unsent);
+                    sent_early = true;
+                }
             })
         };
         if sent_early {
