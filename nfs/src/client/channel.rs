@@ -413,9 +413,13 @@ impl Channel {
             return Ok(conn);
         }
         let _connecting = slot.connecting.lock();
-        // Another caller may have connected the lane while this one waited.
+        // Another caller may have connected the lane while this one waited, or the client
+        // been shut down.
         if let Some(conn) = live() {
             return Ok(conn);
+        }
+        if self.shut_down.load(Ordering::Acquire) {
+            return Err(TransportError::Closed { addr: slot.server, reason: "client shut down".into() });
         }
         if slot.conn.read().is_some() {
             self.stats.reconnects.fetch_add(1, Ordering::Relaxed);
