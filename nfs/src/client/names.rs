@@ -63,12 +63,13 @@ impl NameCache {
         );
     }
 
-    /// Empties the cache; false if it held nothing.
-    pub fn forget_all(&self) -> bool {
-        let mut entries = self.entries.lock();
-        let held = !entries.is_empty();
-        entries.clear();
-        held
+    /// Whether names are cached at all (`actimeo` above 0).
+    pub fn is_enabled(&self) -> bool {
+        !self.ttl.is_zero()
+    }
+
+    pub fn forget_all(&self) {
+        self.entries.lock().clear();
     }
 
     pub fn remove(&self, dir: &FileHandle, name: &[u8]) {

@@ -144,7 +144,12 @@ impl Client {
     /// procedure.
     pub(crate) fn with_fresh_names<T>(&self, op: impl Fn() -> Result<T>) -> Result<T> {
         match op() {
-            Err(Error::Nfs { status: Nfsstat3::Stale, .. }) if self.inner.names.forget_all() => op(),
+            // Whether or not this call found the entry still there: another thread that met
+            // the same stale handle may have emptied the cache first.
+            Err(Error::Nfs { status: Nfsstat3::Stale, .. }) if self.inner.names.is_enabled() => {
+                self.inner.names.forget_all();
+                op()
+            }
             outcome => outcome,
         }
     }
