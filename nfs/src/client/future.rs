@@ -4,7 +4,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{ready, Context, Poll};
+use std::task::{ready, Context, Poll, Waker};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -27,10 +27,11 @@ enum State<'a> {
         inflight: InFlight<'a>,
         alarm_set_for: Option<Instant>,
     },
-    /// Answered NFS3ERR_JUKEBOX: sent again once its pause is over.
+    /// Answered NFS3ERR_JUKEBOX: sent again once its pause is over. The timer is all that
+    /// wakes it, so the alarm follows the waker of the latest poll.
     Deferred {
         deferred: Deferred<'a>,
-        alarm_set: bool,
+        alarm_for: Option<Waker>,
     },
     Done,
 }
@@ -77,7 +78,7 @@ impl Exchange<'_> {
                     match outcome {
                         Ok(record) if channel.try_later(&inflight, &record) => {
                             self.state =
-                                State::Deferred { deferred: channel.defer(inflight), alarm_set: false }
+                                State::Deferred { deferred: channel.defer(inflight), alarm_for: None }
                         }
                         Ok(record) => return Poll::Ready(channel.accept(inflight, record)),
                         Err(e) => match channel.resend(inflight, e) {
@@ -86,7 +87,7 @@ impl Exchange<'_> {
                         },
                     }
                 }
-                State::Deferred { deferred, alarm_set } => {
+                State::Deferred { deferred, alarm_for } => {
                     if Instant::now() >= deferred.until() {
                         match channel.send_deferred(deferred) {
                             Ok(inflight) => self.state = State::Waiting { inflight, alarm_set_for: None },
@@ -94,10 +95,14 @@ impl Exchange<'_> {
                         }
                         continue;
                     }
-                    if !alarm_set {
-                        self.client.inner.timer.wake_at(deferred.until(), cx.waker());
-                    }
-                    self.state = State::Deferred { deferred, alarm_set: true };
+                    let alarm_for = match alarm_for {
+                        Some(waker) if waker.will_wake(cx.waker()) => waker,
+                        _ => {
+                            self.client.inner.timer.wake_at(deferred.until(), cx.waker());
+                            cx.waker().clone()
+                        }
+                    };
+                    self.state = State::Deferred { deferred, alarm_for: Some(alarm_for) };
                     return Poll::Pending;
                 }
                 State::Done => {
