@@ -113,3 +113,22 @@ fn the_default_pool_never_holds_back_a_batch_that_fills_every_call_slot() {
         }
     }
 }
+
+/// `read_async` hands out views of the buffers its replies were received in, not copies: two
+/// held data views take both buffers of the pool, and the next READ is refused until they go.
+#[test]
+fn read_async_data_holds_its_receive_buffer_until_dropped() {
+    let s = vfs_scratch("backpressure-async");
+    let data = pattern(2 * MIB, 18);
+    s.client.write_file("f", &data).unwrap();
+    let client =
+        Client::mount(&url(&server().vfs_url, &s.name, "maxbuffers=2&rsize=1048576&timeo=10")).unwrap();
+    let fh = client.lookup("f").unwrap();
+    let read = |offset: usize| common::block_on(client.read_async(&fh, offset as u64, MIB as u32));
+    let held = [read(0).unwrap().0, read(MIB).unwrap().0];
+    assert!(held.concat() == data);
+    let refused = read(0).unwrap_err();
+    assert!(busy(&refused), "{refused}");
+    drop(held);
+    assert_eq!(read(0).unwrap().0, data[..MIB]);
+}

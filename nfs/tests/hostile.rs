@@ -381,7 +381,8 @@ fn sends_to_a_server_that_stopped_reading_fail_in_time() {
         eprintln!("soft, {mode}: {} WRITEs failed after {took:?}", outcomes.len());
     }
     let server = FakeServer::start();
-    let client = Client::mount(&server.url("timeo=3&hard=1")).expect("mounting the fake server");
+    // A minute's timeo: only closing the socket without the send lock can end the send soon.
+    let client = Client::mount(&server.url("timeo=600&hard=1")).expect("mounting the fake server");
     server.script(NFS_PROGRAM, 7, Behaviour::Deaf);
     let writer = {
         let (client, data) = (client.clone(), data.clone());
