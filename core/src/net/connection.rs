@@ -160,6 +160,9 @@ struct Outbox {
     /// Signalled when the loop takes the waiting bytes or gives the stream's tail back, when a
     /// caller sending in place gives it back, or when the connection closes.
     room: Condvar,
+    /// Moves on whenever the stream does (the loop takes bytes, a send in place writes some),
+    /// so a waiter tells a slow stream from a stalled one.
+    progress: AtomicU64,
 }
 
 #[derive(Default)]
@@ -171,6 +174,9 @@ struct OutboxState {
     /// A caller has the stream's tail, sending from its own memory on its own thread
     /// ([`Connection::send_in_place`]); it hands what gathers meanwhile to the loop when done.
     caller_owns: bool,
+    /// Callers waiting to send in place. While there are any the loop gives the tail back
+    /// after each send instead of taking what gathered meanwhile, which could go on for ever.
+    waiting_in_place: usize,
 }
 
 /// Bytes waiting in an outbox beyond which a caller waits (one record larger than this still
@@ -316,14 +322,15 @@ impl Receiver {
         into.shrink_to(OUTBOX_RETAINED);
         let Some(outbox) = &self.shared.outbox else { return false };
         let mut state = outbox.state.lock();
-        if state.bytes.is_empty() {
+        if state.bytes.is_empty() || state.waiting_in_place > 0 {
+            // A caller waiting to send in place may now; it hands back what waits here.
             state.loop_owns = false;
-            // A caller waiting to send in place may now.
             outbox.room.notify_all();
             return false;
         }
         std::mem::swap(into, &mut state.bytes);
         self.shared.stats.loop_sends.fetch_add(1, Ordering::Relaxed);
+        outbox.progress.fetch_add(1, Ordering::Relaxed);
         outbox.room.notify_all();
         true
     }
@@ -630,13 +637,21 @@ impl Connection {
         };
         {
             let mut state = outbox.state.lock();
-            let mut stalled_since = None;
+            state.waiting_in_place += 1;
+            let mut stalled = None;
+            let mut tail = Ok(());
             while state.loop_owns || state.caller_owns {
                 if self.is_closed() {
-                    return Err(self.shared.closed_error());
+                    tail = Err(self.shared.closed_error());
+                    break;
                 }
-                self.wait_for_senders(outbox, &mut state, &mut stalled_since)?;
+                if let Err(e) = self.wait_for_senders(outbox, &mut state, &mut stalled) {
+                    tail = Err(e);
+                    break;
+                }
             }
+            state.waiting_in_place -= 1;
+            tail?;
             state.caller_owns = true;
         }
         let sent = self.write_here(parts, requests, total);
@@ -676,7 +691,10 @@ impl Connection {
                 self.drive();
                 crate::poll::wait_writable_or_readable(fd, SEND_WAIT_SLICE)
             };
-            write_all_vectored(&mut stream, parts, self.driven().is_some(), self.send_timeout, wait)
+            // Where the loop sends too, its waiting callers see this send's progress.
+            let progress = self.shared.outbox.as_ref().map(|outbox| &outbox.progress);
+            let stall = Stall { limit: self.send_timeout, progress };
+            write_all_vectored(&mut stream, parts, self.driven().is_some(), stall, wait)
         };
         if let Err(source) = sent {
             self.shared.fail_all(format!("send failed: {source}"));
@@ -697,7 +715,7 @@ impl Connection {
         total: usize,
     ) -> Result<(), TransportError> {
         let mut state = outbox.state.lock();
-        let mut stalled_since = None;
+        let mut stalled = None;
         loop {
             if self.is_closed() {
                 return Err(self.shared.closed_error());
@@ -705,7 +723,7 @@ impl Connection {
             if state.bytes.is_empty() || state.bytes.len() + total <= OUTBOX_LIMIT {
                 break;
             }
-            self.wait_for_senders(outbox, &mut state, &mut stalled_since)?;
+            self.wait_for_senders(outbox, &mut state, &mut stalled)?;
         }
         // At most one reallocation for a record larger than the room left.
         state.bytes.reserve(total);
@@ -722,21 +740,31 @@ impl Connection {
     }
 
     /// Waits for the event loop (or a caller sending in place) to move the stream on. One that
-    /// moves nothing for the send timeout, counted from `stalled_since`, is sending to a
-    /// server that stopped reading: the connection fails, as a send of this thread's would.
+    /// moves nothing for the send timeout (`stalled`: since when, and the progress then) is
+    /// sending to a server that stopped reading: the connection fails, as a send of this
+    /// thread's would.
     fn wait_for_senders(
         &self,
         outbox: &Outbox,
         state: &mut MutexGuard<'_, OutboxState>,
-        stalled_since: &mut Option<Instant>,
+        stalled: &mut Option<(Instant, u64)>,
     ) -> Result<(), TransportError> {
         let Some(limit) = self.send_timeout else {
             outbox.room.wait(state);
             return Ok(());
         };
-        let since = *stalled_since.get_or_insert_with(Instant::now);
-        if !outbox.room.wait_until(state, since + limit).timed_out() {
-            *stalled_since = None;
+        let moved = outbox.progress.load(Ordering::Relaxed);
+        let since = match *stalled {
+            Some((since, seen)) if seen == moved => since,
+            _ => {
+                let now = Instant::now();
+                *stalled = Some((now, moved));
+                now
+            }
+        };
+        if !outbox.room.wait_until(state, since + limit).timed_out()
+            || outbox.progress.load(Ordering::Relaxed) != moved
+        {
             return Ok(());
         }
         // Failing takes the outbox's lock to wake the other waiters.
@@ -927,14 +955,22 @@ const SLOT_WAIT_SLICE: Duration = Duration::from_millis(1);
 /// Longest wait for buffer space before a caller-driven sender reads replies again.
 const SEND_WAIT_SLICE: Duration = Duration::from_millis(50);
 
+/// How a send judges that the server stopped reading, and where it shows that it has not.
+struct Stall<'a> {
+    /// The longest a send may move no data.
+    limit: Option<Duration>,
+    /// Moved on at each write that takes some data.
+    progress: Option<&'a AtomicU64>,
+}
+
 /// Writes all of `parts`. A blocking socket reports a send that made no progress for its
 /// SO_SNDTIMEO as WouldBlock; a non-blocking one is given `wait()` between tries, up to
-/// `stall_limit` without progress. Either way the server stopped reading: TimedOut.
+/// `stall.limit` without progress. Either way the server stopped reading: TimedOut.
 fn write_all_vectored(
     stream: &mut TcpStream,
     parts: &[IoSlice<'_>],
     nonblocking: bool,
-    stall_limit: Option<Duration>,
+    stall: Stall<'_>,
     mut wait: impl FnMut() -> io::Result<()>,
 ) -> io::Result<()> {
     let mut on_stack = [IoSlice::new(&[]); IOVECS_ON_STACK];
@@ -949,13 +985,16 @@ fn write_all_vectored(
             Ok(n) => {
                 IoSlice::advance_slices(&mut slices, n);
                 stalled_since = None;
+                if let Some(progress) = stall.progress {
+                    progress.fetch_add(1, Ordering::Relaxed);
+                }
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 let since = *stalled_since.get_or_insert_with(Instant::now);
-                if !nonblocking || stall_limit.is_some_and(|limit| since.elapsed() >= limit) {
+                if !nonblocking || stall.limit.is_some_and(|limit| since.elapsed() >= limit) {
                     let limit =
-                        stall_limit.map_or_else(|| "the send timeout".to_string(), |l| format!("{l:?}"));
+                        stall.limit.map_or_else(|| "the send timeout".to_string(), |l| format!("{l:?}"));
                     let reason = format!("no data sent for {limit}: the server stopped reading");
                     return Err(io::Error::new(io::ErrorKind::TimedOut, reason));
                 }
