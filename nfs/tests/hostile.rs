@@ -397,6 +397,28 @@ fn sends_to_a_server_that_stopped_reading_fail_in_time() {
     assert!(outcomes.iter().all(|o| matches!(o, Err(Error::ShutDown))), "hard: {outcomes:?}");
 }
 
+/// A call whose connection breaks before its reply goes out again with the same XID from the
+/// same source port, on the connection's replacement: servers keep a client's duplicate
+/// request cache by address and port (ganesha's per-connection caches are found again by
+/// them), so a non-idempotent call that was carried out is answered from the cache, not run
+/// twice. Several connections, so the re-send could have gone elsewhere.
+#[test]
+fn a_call_resent_after_its_connection_broke_comes_from_the_same_port() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let server = FakeServer::start();
+    let client =
+        Client::mount(&server.url("timeo=5&retrans=3&nconnect=4")).expect("mounting the fake server");
+    let root = client.root_handle();
+    server.script(NFS_PROGRAM, 1, Behaviour::CloseFirst { times: 2 });
+    client.getattr(&root).expect("GETATTR after two broken connections");
+    let xids = server.counters().scripted_xids.lock().unwrap().clone();
+    let ports = server.counters().scripted_ports.lock().unwrap().clone();
+    assert_eq!(xids.len(), 3);
+    assert!(xids.iter().all(|&x| x == xids[0]), "one XID: {xids:?}");
+    assert!(ports.iter().all(|&p| p == ports[0]), "one source port: {ports:?}");
+    assert!(client.connection_stats().iter().map(|c| c.reconnects).sum::<u64>() >= 2);
+}
+
 const JUKEBOX: u32 = 10008;
 
 /// NFS3ERR_JUKEBOX is "busy, try again later" (RFC 1813 §2.6; ganesha answers it when its

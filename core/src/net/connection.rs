@@ -523,6 +523,11 @@ impl Connection {
         self.shared.addr
     }
 
+    /// The source port, for reconnecting from the same one.
+    pub fn local_port(&self) -> Option<u16> {
+        self.unlocked.local_addr().ok().map(|a| a.port())
+    }
+
     pub fn is_closed(&self) -> bool {
         self.shared.closed.load(Ordering::Acquire)
     }
@@ -791,6 +796,10 @@ impl Connection {
     /// a read outstanding on the socket (a blocked reader thread, an io_uring RECV).
     pub fn close(&self) {
         self.shared.fail_all("closed by the client".to_string());
+        // Reset rather than end when the last handle goes: no TIME_WAIT keeps the source port
+        // from a reconnect that wants it back (the server's duplicate request cache knows the
+        // client by it). The calls in flight are failed already, so nothing unsent matters.
+        let _ = socket2::SockRef::from(&self.unlocked).set_linger(Some(Duration::ZERO));
         // Not under the writer's lock: a send blocked there ends with this shutdown.
         let _ = self.unlocked.shutdown(Shutdown::Both);
         match &self.receive {

@@ -12,6 +12,10 @@ pub struct SocketOptions {
     pub reserved_port: bool,
     /// Local address to send from (multi-NIC hosts); the port is chosen as above.
     pub local_addr: Option<std::net::IpAddr>,
+    /// Source port to try first: a reconnecting connection's old one, since servers know a
+    /// client's duplicate request cache by its address and port. Taken by another socket, any
+    /// port will do.
+    pub local_port: Option<u16>,
     pub connect_timeout: Duration,
     /// A send that makes no progress for this long fails, since the server has stopped reading
     /// (SO_SNDTIMEO; a connection bounds its non-blocking sends the same way). `None` waits.
@@ -26,6 +30,7 @@ impl Default for SocketOptions {
         SocketOptions {
             reserved_port: true,
             local_addr: None,
+            local_port: None,
             connect_timeout: Duration::from_secs(10),
             send_timeout: None,
             send_buffer_bytes: None,
@@ -43,24 +48,35 @@ const MAX_RESERVED_CONNECT_ATTEMPTS: u32 = 16;
 
 /// Opens a TCP connection with TCP_NODELAY (RPCs are small and latency-bound) and the options above.
 pub fn connect(addr: SocketAddr, opts: &SocketOptions) -> io::Result<TcpStream> {
+    let local_ip = opts.local_addr.unwrap_or(match addr {
+        SocketAddr::V4(_) => std::net::Ipv4Addr::UNSPECIFIED.into(),
+        SocketAddr::V6(_) => std::net::Ipv6Addr::UNSPECIFIED.into(),
+    });
+    if let Some(port) = opts.local_port {
+        let again = new_socket(addr, opts).and_then(|socket| {
+            socket.bind(&SockAddr::from(SocketAddr::new(local_ip, port)))?;
+            socket.connect_timeout(&SockAddr::from(addr), opts.connect_timeout)?;
+            Ok(socket)
+        });
+        match again {
+            Ok(socket) => return Ok(socket.into()),
+            // Taken (by another socket, or a TIME_WAIT towards this server), or reserved and
+            // no longer ours to bind: any port will do.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::AddrInUse
+                        | io::ErrorKind::AddrNotAvailable
+                        | io::ErrorKind::PermissionDenied
+                ) => {}
+            Err(e) => return Err(e),
+        }
+    }
     let mut privileged = opts.reserved_port;
     let mut attempts = 0;
     loop {
         attempts += 1;
-        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-        socket.set_nodelay(true)?;
-        socket.set_reuse_address(true)?;
-        socket.set_write_timeout(opts.send_timeout.filter(|t| !t.is_zero()))?;
-        if let Some(bytes) = opts.send_buffer_bytes {
-            socket.set_send_buffer_size(bytes)?;
-        }
-        if let Some(bytes) = opts.recv_buffer_bytes {
-            socket.set_recv_buffer_size(bytes)?;
-        }
-        let local_ip = opts.local_addr.unwrap_or(match addr {
-            SocketAddr::V4(_) => std::net::Ipv4Addr::UNSPECIFIED.into(),
-            SocketAddr::V6(_) => std::net::Ipv6Addr::UNSPECIFIED.into(),
-        });
+        let socket = new_socket(addr, opts)?;
         if privileged {
             match bind_reserved(&socket, local_ip) {
                 Ok(()) => {}
@@ -86,6 +102,20 @@ pub fn connect(addr: SocketAddr, opts: &SocketOptions) -> io::Result<TcpStream> 
             Ok(()) => return Ok(socket.into()),
         }
     }
+}
+
+fn new_socket(addr: SocketAddr, opts: &SocketOptions) -> io::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_nodelay(true)?;
+    socket.set_reuse_address(true)?;
+    socket.set_write_timeout(opts.send_timeout.filter(|t| !t.is_zero()))?;
+    if let Some(bytes) = opts.send_buffer_bytes {
+        socket.set_send_buffer_size(bytes)?;
+    }
+    if let Some(bytes) = opts.recv_buffer_bytes {
+        socket.set_recv_buffer_size(bytes)?;
+    }
+    Ok(socket)
 }
 
 fn bind_reserved(socket: &Socket, ip: std::net::IpAddr) -> io::Result<()> {

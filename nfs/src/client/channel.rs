@@ -4,7 +4,7 @@
 
 use std::io::IoSlice;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -36,6 +36,10 @@ struct Lane {
     /// Calls re-sent after a timeout or a broken connection on this lane.
     retransmits: AtomicU64,
     reconnects: AtomicU64,
+    /// The source port of the lane's last connection (0: none yet), which a reconnect asks for
+    /// again: servers keep a client's duplicate request cache by its address and port, so a
+    /// call re-sent from the same one is recognised.
+    local_port: AtomicU16,
     /// Held by the one caller (re)connecting the lane, outside `conn`'s lock, so picking a
     /// lane (which reads every candidate's load) never waits for a connect.
     connecting: Mutex<()>,
@@ -87,6 +91,17 @@ pub struct ConnectionStats {
     /// Calls re-sent (on this connection or another) after timing out or breaking on this one.
     pub retransmits: u64,
     pub reconnects: u64,
+}
+
+/// Which lane a call may go to.
+#[derive(Debug, Clone, Copy)]
+enum Steer {
+    /// The least loaded.
+    Any,
+    /// Any but this one (it just failed the call).
+    Avoid(usize),
+    /// This one, unless its path is out of use.
+    Stay(usize),
 }
 
 /// Adds a replaced connection's counters to its lane's.
@@ -349,6 +364,7 @@ impl Channel {
                     retired: Default::default(),
                     retransmits: AtomicU64::new(0),
                     reconnects: AtomicU64::new(0),
+                    local_port: AtomicU16::new(0),
                     connecting: Mutex::new(()),
                 });
             }
@@ -427,6 +443,7 @@ impl Channel {
         }
         let mut socket = self.socket.clone();
         socket.local_addr = slot.local;
+        socket.local_port = Some(slot.local_port.load(Ordering::Relaxed)).filter(|&p| p != 0);
         let conn = Arc::new(Connection::connect_with(
             slot.server,
             &socket,
@@ -436,6 +453,7 @@ impl Channel {
                 .counting_copies_in(Arc::clone(&self.stats.bytes_copied)),
             self.receive_mode.clone(),
         )?);
+        slot.local_port.store(conn.local_port().unwrap_or(0), Ordering::Relaxed);
         let mut installed = slot.conn.write();
         if let Some(old) = installed.replace(Arc::clone(&conn)) {
             retire(&slot.retired, old.stats());
@@ -450,9 +468,14 @@ impl Channel {
 
     /// The least-loaded lane of the class the call belongs to; an unopened lane counts as idle.
     /// Metadata goes to the metadata-only lanes when there are any, bulk IO to the others.
-    fn pick_lane(&self, bulk: bool, avoid: Option<usize>) -> usize {
-        let has_metadata_lanes = self.lanes.iter().any(|l| l.metadata_only);
+    fn pick_lane(&self, bulk: bool, steer: Steer) -> usize {
         let usable = |i: usize| self.paths.is_up(self.lanes[i].path);
+        let avoid = match steer {
+            Steer::Stay(lane) if usable(lane) => return lane,
+            Steer::Stay(lane) | Steer::Avoid(lane) => Some(lane),
+            Steer::Any => None,
+        };
+        let has_metadata_lanes = self.lanes.iter().any(|l| l.metadata_only);
         let any_usable = (0..self.lanes.len()).any(usable);
         let fits = |i: usize| {
             (!has_metadata_lanes || self.lanes[i].metadata_only != bulk) && (!any_usable || usable(i))
@@ -552,11 +575,11 @@ impl Channel {
     /// Sends a call on the least-loaded connection.
     pub fn send<'a>(&self, call: Call<'a>) -> Result<InFlight<'a>> {
         self.stats.calls.fetch_add(1, Ordering::Relaxed);
-        self.send_attempt(call, 0, None)
+        self.send_attempt(call, 0, Steer::Any)
     }
 
-    fn send_attempt<'a>(&self, call: Call<'a>, attempts: u32, avoid: Option<usize>) -> Result<InFlight<'a>> {
-        self.place(call, attempts, avoid, true, &mut || {})
+    fn send_attempt<'a>(&self, call: Call<'a>, attempts: u32, steer: Steer) -> Result<InFlight<'a>> {
+        self.place(call, attempts, steer, true, &mut || {})
     }
 
     /// Reserves a reply slot for `call` on the least-loaded connection without sending it; send
@@ -565,14 +588,14 @@ impl Channel {
     /// one, to send the caller's registered calls ([`Connection::register_with`]).
     pub fn register<'a>(&self, call: Call<'a>, send_unsent: &mut dyn FnMut()) -> Result<InFlight<'a>> {
         self.stats.calls.fetch_add(1, Ordering::Relaxed);
-        self.place(call, 0, None, false, send_unsent)
+        self.place(call, 0, Steer::Any, false, send_unsent)
     }
 
     fn place<'a>(
         &self,
         mut call: Call<'a>,
         mut attempts: u32,
-        mut avoid: Option<usize>,
+        mut steer: Steer,
         send: bool,
         before_waiting: &mut dyn FnMut(),
     ) -> Result<InFlight<'a>> {
@@ -583,7 +606,7 @@ impl Channel {
             })?);
         }
         loop {
-            let lane = self.pick_lane(call.bulk, avoid);
+            let lane = self.pick_lane(call.bulk, steer);
             let deadline = Instant::now() + self.retry.timeout;
             let placed = self.connection(lane).and_then(|conn| {
                 let replies_before = conn.stats().replies.load(Ordering::Relaxed);
@@ -618,7 +641,7 @@ impl Channel {
                         self.path_failed(lane);
                     }
                     self.give_up_or_pause(e, attempts)?;
-                    avoid = Some(lane);
+                    steer = Steer::Avoid(lane);
                 }
             }
         }
@@ -803,7 +826,10 @@ impl Channel {
         }
         self.stats.retransmits.fetch_add(1, Ordering::Relaxed);
         self.lanes[lane].retransmits.fetch_add(1, Ordering::Relaxed);
-        let mut again = self.send_attempt(call, attempts + 1, Some(lane))?;
+        // Where its path is still up, the call goes out again on its own lane (reconnected
+        // from the same source port if it broke), where the server's duplicate request cache
+        // can recognise it: a non-idempotent call is not carried out twice.
+        let mut again = self.send_attempt(call, attempts + 1, Steer::Stay(lane))?;
         again.sent_at = sent_at;
         again.resent = true;
         Ok(again)
@@ -852,7 +878,7 @@ impl Channel {
             return Err(Error::ShutDown);
         }
         call.renew_xid(self.xids.next_xid());
-        let mut again = self.send_attempt(call, attempts, None)?;
+        let mut again = self.send_attempt(call, attempts, Steer::Any)?;
         again.sent_at = sent_at;
         again.jukeboxes = jukeboxes + 1;
         Ok(again)

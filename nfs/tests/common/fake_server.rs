@@ -60,6 +60,8 @@ pub enum Behaviour {
     Trickle { every: Duration },
     /// Closes the connection before answering.
     Close,
+    /// Closes the connection before answering the first `times` scripted calls, then answers.
+    CloseFirst { times: u64 },
     /// Never answers (the connection stays open).
     Silent,
     /// Never answers and reads nothing more from the connection, so the client's sends fill
@@ -81,6 +83,8 @@ pub struct Counters {
     pub scripted_calls: AtomicU64,
     /// Their XIDs, in arrival order.
     pub scripted_xids: Mutex<Vec<u32>>,
+    /// The client's source port for each, in the same order.
+    pub scripted_ports: Mutex<Vec<u16>>,
 }
 
 struct Script {
@@ -373,6 +377,8 @@ fn answer(stream: &mut TcpStream, record: &[u8], shared: &Shared) -> Result<(), 
         let script = shared.script.lock().unwrap();
         if script.program == call.program && script.procedure == call.procedure {
             shared.counters.scripted_xids.lock().unwrap().push(call.xid);
+            let port = stream.peer_addr().map_or(0, |a| a.port());
+            shared.counters.scripted_ports.lock().unwrap().push(port);
             (script.behaviour.clone(), shared.counters.scripted_calls.fetch_add(1, Ordering::Relaxed) + 1)
         } else {
             (Behaviour::Normal, 0)
@@ -433,6 +439,8 @@ fn answer(stream: &mut TcpStream, record: &[u8], shared: &Shared) -> Result<(), 
             Ok(())
         }
         Behaviour::Close => Err(Stop::Closed),
+        Behaviour::CloseFirst { times } if nth <= times => Err(Stop::Closed),
+        Behaviour::CloseFirst { .. } => send(stream, &framed(&reply)),
         Behaviour::Silent => Ok(()),
         Behaviour::Deaf => {
             pause(shared, MAX_MISBEHAVIOUR)?;
