@@ -419,6 +419,45 @@ fn a_call_resent_after_its_connection_broke_comes_from_the_same_port() {
     assert!(client.connection_stats().iter().map(|c| c.reconnects).sum::<u64>() >= 2);
 }
 
+/// A future whose connection has no free slot returns Pending at once, rather than holding its
+/// executor's thread until a slot frees, and is woken when one does.
+#[test]
+fn a_future_waits_for_a_free_slot_without_blocking_its_thread() {
+    use std::future::Future;
+    use std::sync::Arc;
+    use std::task::{Context, Wake, Waker};
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let server = FakeServer::start();
+    let client =
+        Client::mount(&server.url("timeo=50&maxinflight=1&nconnect=1")).expect("mounting the fake server");
+    let root = client.root_handle();
+    server.script(NFS_PROGRAM, 1, Behaviour::Silent);
+    let wakes = Arc::new(Count(AtomicUsize::new(0)));
+    let waker = Waker::from(Arc::clone(&wakes));
+    let mut cx = Context::from_waker(&waker);
+    let mut first = Box::pin(client.getattr_async(&root));
+    assert!(first.as_mut().poll(&mut cx).is_pending(), "sent, never answered: it holds the one slot");
+    let mut second = Box::pin(client.getattr_async(&root));
+    let started = Instant::now();
+    assert!(second.as_mut().poll(&mut cx).is_pending());
+    assert!(started.elapsed() < Duration::from_millis(500), "the poll waited {:?}", started.elapsed());
+    assert_eq!(wakes.0.load(Ordering::SeqCst), 0);
+    drop(first);
+    assert!(wakes.0.load(Ordering::SeqCst) >= 1, "the freed slot woke the waiting future");
+    assert!(second.as_mut().poll(&mut cx).is_pending(), "now sent, and not answered either");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.counters().scripted_calls.load(Ordering::Relaxed) < 2 {
+        assert!(Instant::now() < deadline, "the second GETATTR never reached the server");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 const JUKEBOX: u32 = 10008;
 
 /// NFS3ERR_JUKEBOX is "busy, try again later" (RFC 1813 §2.6; ganesha answers it when its

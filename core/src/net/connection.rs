@@ -71,11 +71,18 @@ type Reply = Result<Bytes, TransportError>;
 struct PendingTable {
     calls: HashMap<u32, Arc<Completion>>,
     spare: Vec<Arc<Completion>>,
+    /// Callers that must not block (futures) waiting for a free slot
+    /// ([`Connection::has_room_or_wake`]); all are woken when one frees, to look again.
+    slot_wakers: Vec<Waker>,
 }
 
 impl PendingTable {
     fn with_capacity(slots: usize) -> Mutex<PendingTable> {
-        Mutex::new(PendingTable { calls: HashMap::with_capacity(slots), spare: Vec::with_capacity(slots) })
+        Mutex::new(PendingTable {
+            calls: HashMap::with_capacity(slots),
+            spare: Vec::with_capacity(slots),
+            slot_wakers: Vec::new(),
+        })
     }
 
     fn completion(&mut self) -> Arc<Completion> {
@@ -136,7 +143,9 @@ impl Shared {
             completion.complete(Err(TransportError::Closed { addr: self.addr, reason: reason.clone() }));
         }
         self.slot_freed.notify_all();
+        let slot_wakers = std::mem::take(&mut pending.slot_wakers);
         drop(pending);
+        slot_wakers.into_iter().for_each(Waker::wake);
         if let Some(outbox) = &self.outbox {
             // Senders waiting for room see the connection closed.
             let _state = outbox.state.lock();
@@ -554,6 +563,19 @@ impl Connection {
         Ok(pending)
     }
 
+    /// For a caller that must not block (a future): whether a slot is free now (or the
+    /// connection closed, which sending then reports). If not, `waker` is woken when one frees.
+    pub fn has_room_or_wake(&self, waker: &Waker) -> bool {
+        let mut pending = self.shared.pending.lock();
+        if self.is_closed() || pending.calls.len() < self.shared.max_in_flight {
+            return true;
+        }
+        if !pending.slot_wakers.iter().any(|w| w.will_wake(waker)) {
+            pending.slot_wakers.push(waker.clone());
+        }
+        false
+    }
+
     /// Reserves a slot for the reply keyed `key` without sending anything yet, so several
     /// requests can then go out in one [`Connection::send`]. Blocks while every slot is taken.
     pub fn register(&self, key: u32, deadline: Instant) -> Result<Pending, TransportError> {
@@ -901,10 +923,12 @@ impl Drop for Pending {
         let mut pending = self.shared.pending.lock();
         let was_waiting = pending.calls.remove(&self.key).is_some();
         let leftover = pending.recycle(&self.completion);
+        let slot_wakers = if was_waiting { std::mem::take(&mut pending.slot_wakers) } else { Vec::new() };
         drop(pending);
         drop(leftover);
         if was_waiting {
             self.shared.slot_freed.notify_one();
+            slot_wakers.into_iter().for_each(Waker::wake);
         }
     }
 }
@@ -1048,16 +1072,19 @@ fn deliver(shared: &Shared, key: u32, frame: Bytes, landed: Option<ZoneClaim>) {
     let small = shared.small_reply_bytes.load(Ordering::Relaxed);
     let small = if size <= small { size } else { small + (size - small) / SMALL_REPLY_RISE };
     shared.small_reply_bytes.store(small, Ordering::Relaxed);
-    let waiter = {
+    let (waiter, slot_wakers) = {
         let mut pending = shared.pending.lock();
         let lent_that_zone = |completion: &Arc<Completion>, claim: &ZoneClaim| {
             completion.state.lock().landing.as_ref().is_some_and(|zone| zone.is_claimed_by(claim))
         };
-        match &landed {
+        let waiter = match &landed {
             // A frame without its payload means nothing to a request that did not lend the zone.
             Some(claim) if !pending.calls.get(&key).is_some_and(|c| lent_that_zone(c, claim)) => None,
             _ => pending.calls.remove(&key),
-        }
+        };
+        let slot_wakers =
+            if waiter.is_some() { std::mem::take(&mut pending.slot_wakers) } else { Vec::new() };
+        (waiter, slot_wakers)
     };
     let landed_here = landed.is_some();
     drop(landed);
@@ -1065,6 +1092,7 @@ fn deliver(shared: &Shared, key: u32, frame: Bytes, landed: Option<ZoneClaim>) {
         Some(completion) => {
             completion.complete_as(Ok(frame), landed_here);
             shared.slot_freed.notify_one();
+            slot_wakers.into_iter().for_each(Waker::wake);
             // The woken caller may have dropped its handle already, finding this one still held
             // and so not recycling the completion: then this last holder does.
             let leftover = shared.pending.lock().recycle(&completion);

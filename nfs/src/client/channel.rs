@@ -6,6 +6,7 @@ use std::io::IoSlice;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -570,6 +571,21 @@ impl Channel {
         let asked = u32::from_be_bytes([head[at], head[at + 1], head[at + 2], head[at + 3]]);
         let bound = u32::try_from(self.max_payload).unwrap_or(u32::MAX);
         head[at..].copy_from_slice(&asked.min(bound).to_be_bytes());
+    }
+
+    /// For a future's first send: as [`Channel::send`], unless the least-loaded connection has
+    /// no free slot; then `waker` is woken when one frees and the call comes back, so the
+    /// executor's thread does not wait for the slot.
+    pub fn send_or_wake<'a>(
+        &self,
+        call: Call<'a>,
+        waker: &Waker,
+    ) -> Result<std::result::Result<InFlight<'a>, Call<'a>>> {
+        let lane = self.pick_lane(call.bulk, Steer::Any);
+        if self.connection(lane).is_ok_and(|conn| !conn.has_room_or_wake(waker)) {
+            return Ok(Err(call));
+        }
+        self.send(call).map(Ok)
     }
 
     /// Sends a call on the least-loaded connection.

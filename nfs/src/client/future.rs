@@ -48,10 +48,23 @@ impl Exchange<'_> {
         let channel = &self.client.inner.nfs;
         loop {
             match std::mem::replace(&mut self.state, State::Done) {
-                State::Unsent(call) => match channel.send(call) {
-                    Ok(inflight) => self.state = State::Waiting { inflight, alarm_set_for: None },
-                    Err(e) => return Poll::Ready(Err(e)),
-                },
+                State::Unsent(call) => {
+                    // A caller-driven connection frees its slots only as its callers read, so
+                    // there the send reads replies itself while it waits for one.
+                    let sent = if channel.caller_driven() {
+                        channel.send(call).map(Ok)
+                    } else {
+                        channel.send_or_wake(call, cx.waker())
+                    };
+                    match sent {
+                        Ok(Ok(inflight)) => self.state = State::Waiting { inflight, alarm_set_for: None },
+                        Ok(Err(call)) => {
+                            self.state = State::Unsent(call);
+                            return Poll::Pending;
+                        }
+                        Err(e) => return Poll::Ready(Err(e)),
+                    }
+                }
                 State::Waiting { inflight, alarm_set_for } => {
                     let deadline = channel.deadline(&inflight);
                     if channel.caller_driven() {
