@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::*;
 use crate::net::tests::{frame, options, read_frame, send, server, soon, LengthKeyFramer};
-use crate::net::{Connection, Framer, ReceiveKind, ReceiveMode, Receiver, TransportError};
+use crate::net::{Connection, Framer, Pending, ReceiveKind, ReceiveMode, Receiver, TransportError};
 
 const BACKENDS: [BackendChoice; 2] = [BackendChoice::Uring, BackendChoice::Epoll];
 
@@ -475,39 +475,55 @@ fn summing_server(calls: usize) -> SocketAddr {
     })
 }
 
+const SENDING_THREADS: usize = 8;
+const CALLS_PER_THREAD: usize = 8;
+const CALLS_FROM_THREADS: usize = SENDING_THREADS * CALLS_PER_THREAD;
+
+/// Request `key`'s body: 64 of them come to 13 MiB, more than the socket holds.
+fn sizeable_body(key: usize) -> Vec<u8> {
+    vec![key as u8; 1000 + key * 6400]
+}
+
+/// Eight threads send eight requests each through `send` (request key, body) while the server
+/// answers none until it has them all, so the sends fill the socket and go on in pieces as it
+/// reads; each reply must summarise its own request, whole.
+fn send_from_threads(
+    conn: &Arc<Connection>,
+    backend: BackendChoice,
+    send: fn(&Connection, usize) -> Pending,
+) {
+    let threads: Vec<_> = (0..SENDING_THREADS)
+        .map(|t| {
+            let conn = Arc::clone(conn);
+            std::thread::spawn(move || {
+                let keys: Vec<usize> = (0..CALLS_PER_THREAD).map(|c| t * CALLS_PER_THREAD + c).collect();
+                let pending: Vec<_> = keys.iter().map(|&k| send(&conn, k)).collect();
+                for (k, p) in keys.iter().zip(pending) {
+                    assert_eq!(
+                        p.wait(soon()).unwrap(),
+                        summarise(&sizeable_body(*k)),
+                        "{backend:?}: call {k}"
+                    );
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(conn.stats().requests.load(Ordering::Relaxed), CALLS_FROM_THREADS as u64);
+}
+
 #[test]
 #[cfg_attr(miri, ignore)]
 fn queued_sends_carry_many_threads_requests_through_the_loop_whole_and_in_order() {
-    const THREADS: usize = 8;
-    const CALLS_PER_THREAD: usize = 8;
-    const CALLS: usize = THREADS * CALLS_PER_THREAD;
     for backend in BACKENDS {
         let reactor = sending_reactor(backend);
         assert!(reactor.queued_sends());
-        let addr = summing_server(CALLS);
-        let conn = Arc::new(connect(addr, &reactor, LengthKeyFramer::default()));
-        // 64 requests of up to 400 KiB (13 MiB in all) while the server answers none until it
-        // has them all: the loop's sends fill the socket and go on in pieces as it reads.
-        fn body(key: usize) -> Vec<u8> {
-            vec![key as u8; 1000 + key * 6400]
-        }
-        let threads: Vec<_> = (0..THREADS)
-            .map(|t| {
-                let conn = Arc::clone(&conn);
-                std::thread::spawn(move || {
-                    let keys: Vec<usize> = (0..CALLS_PER_THREAD).map(|c| t * CALLS_PER_THREAD + c).collect();
-                    let pending: Vec<_> = keys.iter().map(|&k| send(&conn, k as u32, &body(k))).collect();
-                    for (k, p) in keys.iter().zip(pending) {
-                        assert_eq!(p.wait(soon()).unwrap(), summarise(&body(*k)), "{backend:?}: call {k}");
-                    }
-                })
-            })
-            .collect();
-        for t in threads {
-            t.join().unwrap();
-        }
+        let conn =
+            Arc::new(connect(summing_server(CALLS_FROM_THREADS), &reactor, LengthKeyFramer::default()));
+        send_from_threads(&conn, backend, |conn, k| send(conn, k as u32, &sizeable_body(k)));
         let stats = conn.stats();
-        assert_eq!(stats.requests.load(Ordering::Relaxed), CALLS as u64);
         let sent = stats.bytes_sent.load(Ordering::Relaxed);
         assert_eq!(
             stats.bytes_queued.load(Ordering::Relaxed),
@@ -515,7 +531,7 @@ fn queued_sends_carry_many_threads_requests_through_the_loop_whole_and_in_order(
             "{backend:?}: every byte went through the loop"
         );
         let batches = stats.loop_sends.load(Ordering::Relaxed);
-        assert!((1..=CALLS as u64).contains(&batches), "{backend:?}: {batches} batches");
+        assert!((1..=CALLS_FROM_THREADS as u64).contains(&batches), "{backend:?}: {batches} batches");
         drop(conn);
         wait_until("the loop letting go of the closed connection", || reactor.connections() == 0);
     }
@@ -524,48 +540,27 @@ fn queued_sends_carry_many_threads_requests_through_the_loop_whole_and_in_order(
 #[test]
 #[cfg_attr(miri, ignore)]
 fn sends_in_place_keep_their_place_in_the_stream_among_queued_ones() {
-    const THREADS: usize = 8;
-    const CALLS_PER_THREAD: usize = 8;
-    const CALLS: usize = THREADS * CALLS_PER_THREAD;
-    fn body(key: usize) -> Vec<u8> {
-        vec![key as u8; 1000 + key * 6400]
+    fn in_place(key: usize) -> bool {
+        key % 3 == 0
     }
-    let in_place = |key: usize| key % 3 == 0;
     for backend in BACKENDS {
         let reactor = sending_reactor(backend);
-        let addr = summing_server(CALLS);
-        let conn = Arc::new(connect(addr, &reactor, LengthKeyFramer::default()));
-        let threads: Vec<_> = (0..THREADS)
-            .map(|t| {
-                let conn = Arc::clone(&conn);
-                std::thread::spawn(move || {
-                    let keys: Vec<usize> = (0..CALLS_PER_THREAD).map(|c| t * CALLS_PER_THREAD + c).collect();
-                    let pending: Vec<_> = keys
-                        .iter()
-                        .map(|&k| {
-                            if !in_place(k) {
-                                return send(&conn, k as u32, &body(k));
-                            }
-                            let pending = conn.register(k as u32, soon()).unwrap();
-                            conn.send_in_place(&[IoSlice::new(&frame(k as u32, &body(k)))], 1).unwrap();
-                            pending
-                        })
-                        .collect();
-                    for (k, p) in keys.iter().zip(pending) {
-                        assert_eq!(p.wait(soon()).unwrap(), summarise(&body(*k)), "{backend:?}: call {k}");
-                    }
-                })
-            })
-            .collect();
-        for t in threads {
-            t.join().unwrap();
-        }
-        let stats = conn.stats();
-        assert_eq!(stats.requests.load(Ordering::Relaxed), CALLS as u64);
-        let queued: usize =
-            (0..CALLS).filter(|&k| !in_place(k)).map(|k| frame(k as u32, &body(k)).len()).sum();
+        let conn =
+            Arc::new(connect(summing_server(CALLS_FROM_THREADS), &reactor, LengthKeyFramer::default()));
+        send_from_threads(&conn, backend, |conn, k| {
+            if !in_place(k) {
+                return send(conn, k as u32, &sizeable_body(k));
+            }
+            let pending = conn.register(k as u32, soon()).unwrap();
+            conn.send_in_place(&[IoSlice::new(&frame(k as u32, &sizeable_body(k)))], 1).unwrap();
+            pending
+        });
+        let queued: usize = (0..CALLS_FROM_THREADS)
+            .filter(|&k| !in_place(k))
+            .map(|k| frame(k as u32, &sizeable_body(k)).len())
+            .sum();
         assert_eq!(
-            stats.bytes_queued.load(Ordering::Relaxed),
+            conn.stats().bytes_queued.load(Ordering::Relaxed),
             queued as u64,
             "{backend:?}: only the requests not sent in place went through the loop"
         );

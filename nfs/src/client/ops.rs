@@ -345,15 +345,20 @@ impl Client {
     pub fn statfs(&self, path: &str) -> Result<FsStat> {
         self.with_fresh_names(|| {
             let (fh, _) = self.resolve(path, true)?;
-            self.call::<nfs3::Fsstat, _>(&FsstatArgs { fsroot: fh.as_fh() }, |ok| FsStat {
-                total_bytes: ok.tbytes,
-                free_bytes: ok.fbytes,
-                avail_bytes: ok.abytes,
-                total_files: ok.tfiles,
-                free_files: ok.ffiles,
-                avail_files: ok.afiles,
-                invarsec: ok.invarsec,
-            })
+            self.statfs_handle(&fh)
+        })
+    }
+
+    /// FSSTAT of the file system holding `fh`.
+    pub fn statfs_handle(&self, fh: &FileHandle) -> Result<FsStat> {
+        self.call::<nfs3::Fsstat, _>(&FsstatArgs { fsroot: fh.as_fh() }, |ok| FsStat {
+            total_bytes: ok.tbytes,
+            free_bytes: ok.fbytes,
+            avail_bytes: ok.abytes,
+            total_files: ok.tfiles,
+            free_files: ok.ffiles,
+            avail_files: ok.afiles,
+            invarsec: ok.invarsec,
         })
     }
 

@@ -1,9 +1,7 @@
 //! Attributes: GETATTR, SETATTR (chmod, chown, truncate, utimes), ACCESS and FSSTAT.
 
 use fuser::{AccessFlags, Errno, INodeNo, TimeOrNow};
-use nfsx::proto::nfs3::{
-    self, AccessArgs, Fattr3, FsstatArgs, Ftype3, GetattrArgs, NfsTime3, Sattr3, SetTime,
-};
+use nfsx::proto::nfs3::{self, AccessArgs, Fattr3, Ftype3, GetattrArgs, NfsTime3, Sattr3, SetTime};
 use nfsx::FsStat;
 
 use crate::fs::{errno, NfsFs, Res};
@@ -71,18 +69,7 @@ impl NfsFs {
     }
 
     pub fn do_statfs(&self) -> Res<FsStat> {
-        let root = self.client.root_handle();
-        self.client
-            .call::<nfs3::Fsstat, _>(&FsstatArgs { fsroot: root.as_fh() }, |ok| FsStat {
-                total_bytes: ok.tbytes,
-                free_bytes: ok.fbytes,
-                avail_bytes: ok.abytes,
-                total_files: ok.tfiles,
-                free_files: ok.ffiles,
-                avail_files: ok.afiles,
-                invarsec: ok.invarsec,
-            })
-            .map_err(errno)
+        self.client.statfs_handle(&self.client.root_handle()).map_err(errno)
     }
 }
 
