@@ -186,6 +186,10 @@ struct OutboxState {
     /// Callers waiting to send in place. While there are any the loop gives the tail back
     /// after each send instead of taking what gathered meanwhile, which could go on for ever.
     waiting_in_place: usize,
+    /// A sender in place handed the tail back with requests waiting: the loop sends those
+    /// before it yields to the next, so senders in place take turns with the loop, and a
+    /// stream of WRITEs never holds back the requests queued among them.
+    loop_turn: bool,
 }
 
 /// Bytes waiting in an outbox beyond which a caller waits (one record larger than this still
@@ -331,17 +335,26 @@ impl Receiver {
         into.shrink_to(OUTBOX_RETAINED);
         let Some(outbox) = &self.shared.outbox else { return false };
         let mut state = outbox.state.lock();
-        if state.bytes.is_empty() || state.waiting_in_place > 0 {
+        if state.bytes.is_empty() || (state.waiting_in_place > 0 && !state.loop_turn) {
             // A caller waiting to send in place may now; it hands back what waits here.
             state.loop_owns = false;
             outbox.room.notify_all();
             return false;
         }
+        state.loop_turn = false;
         std::mem::swap(into, &mut state.bytes);
         self.shared.stats.loop_sends.fetch_add(1, Ordering::Relaxed);
         outbox.progress.fetch_add(1, Ordering::Relaxed);
         outbox.room.notify_all();
         true
+    }
+
+    /// For the event loop: its send from the outbox moved some data, so callers waiting on it
+    /// see the stream moving (a long send over a slow link is not a stall).
+    pub(crate) fn note_sent(&self) {
+        if let Some(outbox) = &self.shared.outbox {
+            outbox.progress.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Whether the connection was closed (by either side); its socket needs no more reading.
@@ -689,6 +702,7 @@ impl Connection {
             return sent;
         }
         state.loop_owns = true;
+        state.loop_turn = true;
         drop(state);
         self.tell_loop(registration)?;
         sent

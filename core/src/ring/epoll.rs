@@ -210,6 +210,7 @@ impl Loop {
             };
             if n > 0 {
                 conn.sent += n as usize;
+                conn.receiver.note_sent();
                 continue;
             }
             let e = io::Error::last_os_error();

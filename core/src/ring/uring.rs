@@ -419,6 +419,7 @@ impl Loop {
             return;
         }
         conn.sent += result as usize;
+        conn.receiver.note_sent();
         if conn.sent < conn.sending.len() {
             self.arm_send(key);
         } else {
