@@ -44,6 +44,8 @@ struct Lane {
     /// Held by the one caller (re)connecting the lane, outside `conn`'s lock, so picking a
     /// lane (which reads every candidate's load) never waits for a connect.
     connecting: Mutex<()>,
+    /// Connects to the lane that failed, so callers that waited for one fail with it.
+    failed_connects: AtomicU64,
 }
 
 /// How calls are retried.
@@ -367,6 +369,7 @@ impl Channel {
                     reconnects: AtomicU64::new(0),
                     local_port: AtomicU16::new(0),
                     connecting: Mutex::new(()),
+                    failed_connects: AtomicU64::new(0),
                 });
             }
         }
@@ -429,6 +432,7 @@ impl Channel {
         if let Some(conn) = live() {
             return Ok(conn);
         }
+        let failed_before = slot.failed_connects.load(Ordering::Acquire);
         let _connecting = slot.connecting.lock();
         // Another caller may have connected the lane while this one waited, or the client
         // been shut down.
@@ -438,6 +442,14 @@ impl Channel {
         if self.shut_down.load(Ordering::Acquire) {
             return Err(TransportError::Closed { addr: slot.server, reason: "client shut down".into() });
         }
+        // The calls of a broken connection all come back to its lane at once: when the connect
+        // one of them made failed, the others take that answer rather than each waiting out a
+        // connect of its own.
+        if slot.failed_connects.load(Ordering::Acquire) != failed_before {
+            let source =
+                std::io::Error::other("a connect to this address failed while this call waited for it");
+            return Err(TransportError::Connect { addr: slot.server, source });
+        }
         if slot.conn.read().is_some() {
             self.stats.reconnects.fetch_add(1, Ordering::Relaxed);
             slot.reconnects.fetch_add(1, Ordering::Relaxed);
@@ -445,7 +457,7 @@ impl Channel {
         let mut socket = self.socket.clone();
         socket.local_addr = slot.local;
         socket.local_port = Some(slot.local_port.load(Ordering::Relaxed)).filter(|&p| p != 0);
-        let conn = Arc::new(Connection::connect_with(
+        let conn = Connection::connect_with(
             slot.server,
             &socket,
             self.max_in_flight,
@@ -453,7 +465,11 @@ impl Channel {
                 .landing_payloads(read_payload_in)
                 .counting_copies_in(Arc::clone(&self.stats.bytes_copied)),
             self.receive_mode.clone(),
-        )?);
+        )
+        .inspect_err(|_| {
+            slot.failed_connects.fetch_add(1, Ordering::Release);
+        })?;
+        let conn = Arc::new(conn);
         slot.local_port.store(conn.local_port().unwrap_or(0), Ordering::Relaxed);
         let mut installed = slot.conn.write();
         if let Some(old) = installed.replace(Arc::clone(&conn)) {
