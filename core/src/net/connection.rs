@@ -85,6 +85,14 @@ impl PendingTable {
         })
     }
 
+    /// Takes the request under `key` out of the table. Its slot is then free: the wakers of
+    /// the futures waiting for one come with it, to be woken ([`Shared::announce_free_slot`])
+    /// once the table's lock is let go.
+    fn remove(&mut self, key: u32) -> Option<(Arc<Completion>, Vec<Waker>)> {
+        let completion = self.calls.remove(&key)?;
+        Some((completion, std::mem::take(&mut self.slot_wakers)))
+    }
+
     fn completion(&mut self) -> Arc<Completion> {
         self.spare.pop().unwrap_or_default()
     }
@@ -151,6 +159,13 @@ impl Shared {
             let _state = outbox.state.lock();
             outbox.room.notify_all();
         }
+    }
+
+    /// A request left the table: one blocked caller waiting for a slot may go on, and every
+    /// future waiting for one looks again.
+    fn announce_free_slot(&self, slot_wakers: Vec<Waker>) {
+        self.slot_freed.notify_one();
+        slot_wakers.into_iter().for_each(Waker::wake);
     }
 
     fn closed_error(&self) -> TransportError {
@@ -738,8 +753,7 @@ impl Connection {
             write_all_vectored(&mut stream, parts, self.driven().is_some(), stall, wait)
         };
         if let Err(source) = sent {
-            self.shared.fail_all(format!("send failed: {source}"));
-            let _ = self.unlocked.shutdown(Shutdown::Both);
+            self.fail(format!("send failed: {source}"));
             return Err(TransportError::Send { addr: self.shared.addr, source });
         }
         self.count_sent(requests, total);
@@ -809,13 +823,17 @@ impl Connection {
             return Ok(());
         }
         // Failing takes the outbox's lock to wake the other waiters.
-        MutexGuard::unlocked(state, || self.fail_stalled(limit));
+        MutexGuard::unlocked(state, || {
+            self.fail(format!("no data sent for {limit:?}: the server stopped reading"));
+        });
         Err(self.shared.closed_error())
     }
 
-    /// Fails the connection after its sends made no progress for `limit`.
-    fn fail_stalled(&self, limit: Duration) {
-        self.shared.fail_all(format!("no data sent for {limit:?}: the server stopped reading"));
+    /// Fails every request in flight with `reason` and shuts the socket down, which ends a
+    /// read outstanding on it (a blocked reader thread, an io_uring RECV) and, since it needs
+    /// no lock, a send blocked under the writer's.
+    fn fail(&self, reason: String) {
+        self.shared.fail_all(reason);
         let _ = self.unlocked.shutdown(Shutdown::Both);
     }
 
@@ -831,13 +849,11 @@ impl Connection {
     /// Closes the connection; requests in flight fail with `Closed`. The shutdown also ends
     /// a read outstanding on the socket (a blocked reader thread, an io_uring RECV).
     pub fn close(&self) {
-        self.shared.fail_all("closed by the client".to_string());
         // Reset rather than end when the last handle goes: no TIME_WAIT keeps the source port
         // from a reconnect that wants it back (the server's duplicate request cache knows the
-        // client by it). The calls in flight are failed already, so nothing unsent matters.
+        // client by it). The calls in flight fail now, so nothing unsent matters.
         let _ = socket2::SockRef::from(&self.unlocked).set_linger(Some(Duration::ZERO));
-        // Not under the writer's lock: a send blocked there ends with this shutdown.
-        let _ = self.unlocked.shutdown(Shutdown::Both);
+        self.fail("closed by the client".to_string());
         match &self.receive {
             ReceiveSide::Reactor(registration, _) => registration.cancel(),
             // No reader will come back to this socket, so the framer lets go of any lent memory
@@ -935,14 +951,13 @@ impl Pending {
 impl Drop for Pending {
     fn drop(&mut self) {
         let mut pending = self.shared.pending.lock();
-        let was_waiting = pending.calls.remove(&self.key).is_some();
+        // The table's handle on the completion goes first, so this one can recycle it.
+        let freed = pending.remove(self.key).map(|(_, slot_wakers)| slot_wakers);
         let leftover = pending.recycle(&self.completion);
-        let slot_wakers = if was_waiting { std::mem::take(&mut pending.slot_wakers) } else { Vec::new() };
         drop(pending);
         drop(leftover);
-        if was_waiting {
-            self.shared.slot_freed.notify_one();
-            slot_wakers.into_iter().for_each(Waker::wake);
+        if let Some(slot_wakers) = freed {
+            self.shared.announce_free_slot(slot_wakers);
         }
     }
 }
@@ -1086,27 +1101,23 @@ fn deliver(shared: &Shared, key: u32, frame: Bytes, landed: Option<ZoneClaim>) {
     let small = shared.small_reply_bytes.load(Ordering::Relaxed);
     let small = if size <= small { size } else { small + (size - small) / SMALL_REPLY_RISE };
     shared.small_reply_bytes.store(small, Ordering::Relaxed);
-    let (waiter, slot_wakers) = {
+    let waiter = {
         let mut pending = shared.pending.lock();
         let lent_that_zone = |completion: &Arc<Completion>, claim: &ZoneClaim| {
             completion.state.lock().landing.as_ref().is_some_and(|zone| zone.is_claimed_by(claim))
         };
-        let waiter = match &landed {
+        match &landed {
             // A frame without its payload means nothing to a request that did not lend the zone.
             Some(claim) if !pending.calls.get(&key).is_some_and(|c| lent_that_zone(c, claim)) => None,
-            _ => pending.calls.remove(&key),
-        };
-        let slot_wakers =
-            if waiter.is_some() { std::mem::take(&mut pending.slot_wakers) } else { Vec::new() };
-        (waiter, slot_wakers)
+            _ => pending.remove(key),
+        }
     };
     let landed_here = landed.is_some();
     drop(landed);
     match waiter {
-        Some(completion) => {
+        Some((completion, slot_wakers)) => {
             completion.complete_as(Ok(frame), landed_here);
-            shared.slot_freed.notify_one();
-            slot_wakers.into_iter().for_each(Waker::wake);
+            shared.announce_free_slot(slot_wakers);
             // The woken caller may have dropped its handle already, finding this one still held
             // and so not recycling the completion: then this last holder does.
             let leftover = shared.pending.lock().recycle(&completion);
