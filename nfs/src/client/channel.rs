@@ -425,9 +425,13 @@ impl Channel {
 
     fn connection(&self, lane: usize) -> Result<Arc<Connection>, TransportError> {
         let slot = &self.lanes[lane];
-        if self.shut_down.load(Ordering::Acquire) {
-            return Err(TransportError::Closed { addr: slot.server, reason: "client shut down".into() });
-        }
+        let refuse_if_shut_down = || {
+            if self.shut_down.load(Ordering::Acquire) {
+                return Err(TransportError::Closed { addr: slot.server, reason: "client shut down".into() });
+            }
+            Ok(())
+        };
+        refuse_if_shut_down()?;
         let live = || slot.conn.read().as_ref().filter(|c| !c.is_closed()).map(Arc::clone);
         if let Some(conn) = live() {
             return Ok(conn);
@@ -439,9 +443,7 @@ impl Channel {
         if let Some(conn) = live() {
             return Ok(conn);
         }
-        if self.shut_down.load(Ordering::Acquire) {
-            return Err(TransportError::Closed { addr: slot.server, reason: "client shut down".into() });
-        }
+        refuse_if_shut_down()?;
         // The calls of a broken connection all come back to its lane at once: when the connect
         // one of them made failed, the others take that answer rather than each waiting out a
         // connect of its own.
