@@ -305,16 +305,10 @@ impl<'a> Batch<'a> {
                 return false;
             }
             Ok(record) => channel.accept(submitted.inflight, record),
-            Err(e) => match channel.resend(submitted.inflight, e) {
-                Ok(inflight) => {
-                    // Re-sent already: it must not go out again with the next flush.
-                    self.unsent.retain(|&s| s != slot);
-                    self.slots[slot] = Some(Submitted { inflight, tag: submitted.tag, landed: None });
-                    self.check(slot);
-                    return false;
-                }
-                Err(e) => Err(e),
-            },
+            Err(e) => {
+                let sent = channel.resend(submitted.inflight, e);
+                return self.sent_again(slot, submitted.tag, sent, out);
+            }
         };
         if let Ok(reply) = &reply {
             // Counted now: the caller decodes it later, or never.
@@ -343,17 +337,8 @@ impl<'a> Batch<'a> {
                 continue;
             }
             let (slot, tag, deferred) = self.deferred.swap_remove(i);
-            match self.client.inner.nfs.send_deferred(deferred) {
-                Ok(inflight) => {
-                    self.slots[slot] = Some(Submitted { inflight, tag, landed: None });
-                    self.check(slot);
-                }
-                Err(e) => {
-                    self.free.push(slot);
-                    out.push(BatchReply { tag, reply: Err(e) });
-                    failed += 1;
-                }
-            }
+            let sent = self.client.inner.nfs.send_deferred(deferred);
+            failed += usize::from(self.sent_again(slot, tag, sent, out));
         }
         failed
     }
@@ -372,21 +357,35 @@ impl<'a> Batch<'a> {
             let server = submitted.inflight.server();
             let timeout = now.saturating_duration_since(submitted.inflight.attempt_started());
             let e = nfsx_core::net::TransportError::TimedOut { addr: server, timeout };
-            match self.client.inner.nfs.resend(submitted.inflight, e) {
-                Ok(inflight) => {
-                    // Re-sent already: it must not go out again with the next flush.
-                    self.unsent.retain(|&s| s != slot);
-                    self.slots[slot] = Some(Submitted { inflight, tag: submitted.tag, landed: None });
-                    self.check(slot);
-                }
-                Err(e) => {
-                    self.free.push(slot);
-                    out.push(BatchReply { tag: submitted.tag, reply: Err(e) });
-                    failed += 1;
-                }
-            }
+            let sent = self.client.inner.nfs.resend(submitted.inflight, e);
+            failed += usize::from(self.sent_again(slot, submitted.tag, sent, out));
         }
         failed
+    }
+
+    /// A call of `slot` sent again (re-sent, or after its JUKEBOX pause) goes back in its slot
+    /// and is polled; one that could not be sent is reaped as an error. True if reaped.
+    fn sent_again(
+        &mut self,
+        slot: usize,
+        tag: u64,
+        sent: Result<InFlight<'a>>,
+        out: &mut Vec<BatchReply>,
+    ) -> bool {
+        match sent {
+            Ok(inflight) => {
+                // Sent already: it must not go out again with the next flush.
+                self.unsent.retain(|&s| s != slot);
+                self.slots[slot] = Some(Submitted { inflight, tag, landed: None });
+                self.check(slot);
+                false
+            }
+            Err(e) => {
+                self.free.push(slot);
+                out.push(BatchReply { tag, reply: Err(e) });
+                true
+            }
+        }
     }
 }
 
