@@ -419,26 +419,29 @@ fn a_call_resent_after_its_connection_broke_comes_from_the_same_port() {
     assert!(client.connection_stats().iter().map(|c| c.reconnects).sum::<u64>() >= 2);
 }
 
+/// Counts the wakes of the futures a test polls by hand.
+struct WakeCount(AtomicUsize);
+
+impl std::task::Wake for WakeCount {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
 /// A future whose connection has no free slot returns Pending at once, rather than holding its
 /// executor's thread until a slot frees, and is woken when one does.
 #[test]
 fn a_future_waits_for_a_free_slot_without_blocking_its_thread() {
     use std::future::Future;
     use std::sync::Arc;
-    use std::task::{Context, Wake, Waker};
-    struct Count(AtomicUsize);
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
+    use std::task::{Context, Waker};
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let server = FakeServer::start();
     let client =
         Client::mount(&server.url("timeo=50&maxinflight=1&nconnect=1")).expect("mounting the fake server");
     let root = client.root_handle();
     server.script(NFS_PROGRAM, 1, Behaviour::Silent);
-    let wakes = Arc::new(Count(AtomicUsize::new(0)));
+    let wakes = Arc::new(WakeCount(AtomicUsize::new(0)));
     let waker = Waker::from(Arc::clone(&wakes));
     let mut cx = Context::from_waker(&waker);
     let mut first = Box::pin(client.getattr_async(&root));
@@ -456,6 +459,49 @@ fn a_future_waits_for_a_free_slot_without_blocking_its_thread() {
         assert!(Instant::now() < deadline, "the second GETATTR never reached the server");
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// A future whose server went away does not hold its executor's thread while the client
+/// reconnects (hard mode: for as long as it takes): every poll returns at once, the connects
+/// running on a thread of their own and the pauses between them on the timer, and the call
+/// completes once the server is back.
+#[test]
+fn a_future_rides_out_a_server_outage_without_blocking_its_thread() {
+    use std::future::Future;
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Waker};
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let server = FakeServer::start();
+    let port = server.port();
+    let client = Client::mount(&server.url("timeo=10&hard=1&nconnect=1")).expect("mounting the fake server");
+    let root = client.root_handle();
+    drop(server);
+    let wakes = Arc::new(WakeCount(AtomicUsize::new(0)));
+    let waker = Waker::from(Arc::clone(&wakes));
+    let mut cx = Context::from_waker(&waker);
+    let mut getattr = Box::pin(client.getattr_async(&root));
+    let outage = Duration::from_millis(1500);
+    let back_again = std::thread::spawn(move || {
+        std::thread::sleep(outage);
+        FakeServer::start_on(port)
+    });
+    let (started_at, give_up_at) = (Instant::now(), Instant::now() + Duration::from_secs(30));
+    let mut longest_poll = Duration::ZERO;
+    let attributes = loop {
+        let started = Instant::now();
+        let polled = getattr.as_mut().poll(&mut cx);
+        longest_poll = longest_poll.max(started.elapsed());
+        if let Poll::Ready(outcome) = polled {
+            break outcome;
+        }
+        assert!(Instant::now() < give_up_at, "the GETATTR never completed after the server came back");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    attributes.expect("GETATTR once the server is back");
+    assert!(started_at.elapsed() >= outage, "answered while the server was away");
+    let _server = back_again.join().expect("restarting the fake server");
+    assert!(longest_poll < Duration::from_millis(300), "a poll held its thread for {longest_poll:?}");
+    assert!(wakes.0.load(Ordering::SeqCst) > 0, "connect threads and the timer wake the future");
 }
 
 const JUKEBOX: u32 = 10008;

@@ -72,7 +72,7 @@ struct PendingTable {
     calls: HashMap<u32, Arc<Completion>>,
     spare: Vec<Arc<Completion>>,
     /// Callers that must not block (futures) waiting for a free slot
-    /// ([`Connection::has_room_or_wake`]); all are woken when one frees, to look again.
+    /// ([`Connection::try_register_or_wake`]); all are woken when one frees, to look again.
     slot_wakers: Vec<Waker>,
 }
 
@@ -591,17 +591,22 @@ impl Connection {
         Ok(pending)
     }
 
-    /// For a caller that must not block (a future): whether a slot is free now (or the
-    /// connection closed, which sending then reports). If not, `waker` is woken when one frees.
-    pub fn has_room_or_wake(&self, waker: &Waker) -> bool {
+    /// For a caller that must not block (a future): reserves a slot for the reply keyed `key`
+    /// if one is free now, as [`Connection::register`] does. If none is, `waker` is woken when
+    /// one frees, and `None` says to look again then. Checking and taking happen under one
+    /// lock, so of several callers woken for one slot the losers wait again without blocking.
+    pub fn try_register_or_wake(&self, key: u32, waker: &Waker) -> Result<Option<Pending>, TransportError> {
         let mut pending = self.shared.pending.lock();
-        if self.is_closed() || pending.calls.len() < self.shared.max_in_flight {
-            return true;
+        if self.is_closed() {
+            return Err(self.shared.closed_error());
+        }
+        if pending.calls.len() < self.shared.max_in_flight {
+            return self.take_slot(&mut pending, key).map(Some);
         }
         if !pending.slot_wakers.iter().any(|w| w.will_wake(waker)) {
             pending.slot_wakers.push(waker.clone());
         }
-        false
+        Ok(None)
     }
 
     /// Reserves a slot for the reply keyed `key` without sending anything yet, so several
@@ -660,6 +665,11 @@ impl Connection {
                 self.shared.slot_freed.wait_for(&mut pending, slice);
             }
         }
+        self.take_slot(&mut pending, key)
+    }
+
+    /// Enters the reply keyed `key` in the table, whose free slot the caller checked.
+    fn take_slot(&self, pending: &mut PendingTable, key: u32) -> Result<Pending, TransportError> {
         if pending.calls.contains_key(&key) {
             return Err(TransportError::DuplicateKey { addr: self.shared.addr, key });
         }

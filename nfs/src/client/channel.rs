@@ -46,6 +46,9 @@ struct Lane {
     connecting: Mutex<()>,
     /// Connects to the lane that failed, so callers that waited for one fail with it.
     failed_connects: AtomicU64,
+    /// Callers that must not block (futures) waiting for the lane's connect, which a thread of
+    /// its own makes; `None` while no such connect runs.
+    connect_waiters: Mutex<Option<Vec<Waker>>>,
 }
 
 /// How calls are retried.
@@ -279,15 +282,22 @@ impl Reply {
     }
 }
 
-/// A call the server answered NFS3ERR_JUKEBOX ("try again later"), waiting out its pause
-/// before [`Channel::send_deferred`] sends it again.
+/// A call waiting to go out (again) without blocking its caller: a future's call before it
+/// could be sent, one to re-send after a failed try, one the server answered NFS3ERR_JUKEBOX
+/// ("try again later"). [`Channel::try_place`] sends it once `until` has passed.
 #[derive(Debug)]
 pub struct Deferred<'a> {
     call: Call<'a>,
     sent_at: Instant,
     attempts: u32,
     jukeboxes: u32,
+    resent: bool,
+    steer: Steer,
+    /// A JUKEBOX answer ended the transaction: the call goes out under a new XID.
+    renew_xid: bool,
     until: Instant,
+    /// The lane whose connect the call waits for, and the lane's failed connects before it.
+    awaits_connect: Option<(usize, u64)>,
 }
 
 impl Deferred<'_> {
@@ -295,6 +305,18 @@ impl Deferred<'_> {
     pub fn until(&self) -> Instant {
         self.until
     }
+}
+
+/// What became of a call [`Channel::try_place`] tried to send.
+#[derive(Debug)]
+pub enum Placement<'a> {
+    Sent(InFlight<'a>),
+    /// Not sent: the waker is woken when a slot frees or the lane's connect ends; or, with
+    /// `until` ahead, the call waits out a pause.
+    Waiting(Deferred<'a>),
+    /// Not sent: the lane has no connection, and the caller must start
+    /// [`Channel::connect_and_wake`] for it on a thread that may block.
+    NeedsConnect(Deferred<'a>, usize),
 }
 
 /// A call sent and not yet answered.
@@ -370,6 +392,7 @@ impl Channel {
                     local_port: AtomicU16::new(0),
                     connecting: Mutex::new(()),
                     failed_connects: AtomicU64::new(0),
+                    connect_waiters: Mutex::new(None),
                 });
             }
         }
@@ -591,19 +614,133 @@ impl Channel {
         head[at..].copy_from_slice(&asked.min(bound).to_be_bytes());
     }
 
-    /// For a future's first send: as [`Channel::send`], unless the least-loaded connection has
-    /// no free slot; then `waker` is woken when one frees and the call comes back, so the
-    /// executor's thread does not wait for the slot.
-    pub fn send_or_wake<'a>(
-        &self,
-        call: Call<'a>,
-        waker: &Waker,
-    ) -> Result<std::result::Result<InFlight<'a>, Call<'a>>> {
-        let lane = self.pick_lane(call.bulk, Steer::Any);
-        if self.connection(lane).is_ok_and(|conn| !conn.has_room_or_wake(waker)) {
-            return Ok(Err(call));
+    /// A call for a caller that must not block (a future), to send through
+    /// [`Channel::try_place`].
+    pub fn unsent<'a>(&self, call: Call<'a>) -> Deferred<'a> {
+        self.stats.calls.fetch_add(1, Ordering::Relaxed);
+        let now = Instant::now();
+        Deferred {
+            call,
+            sent_at: now,
+            attempts: 0,
+            jukeboxes: 0,
+            resent: false,
+            steer: Steer::Any,
+            renew_xid: false,
+            until: now,
+            awaits_connect: None,
         }
-        self.send(call).map(Ok)
+    }
+
+    /// Sends a deferred call without blocking on anything but the send itself: where every
+    /// slot of the chosen connection is taken, where the lane must connect first, or while a
+    /// pause after a failed try lasts, the call comes back to wait, `waker` registered to be
+    /// woken (the pause is the caller's to wait out). Failed tries count as in
+    /// [`Channel::send`], so the retry policy ends them the same way.
+    pub fn try_place<'a>(&self, mut deferred: Deferred<'a>, waker: &Waker) -> Result<Placement<'a>> {
+        if self.shut_down.load(Ordering::Acquire) {
+            return Err(Error::ShutDown);
+        }
+        if let Some((lane, failed_before)) = deferred.awaits_connect.take() {
+            let slot = &self.lanes[lane];
+            if slot.failed_connects.load(Ordering::Acquire) != failed_before {
+                let source =
+                    std::io::Error::other("a connect to this address failed while this call waited for it");
+                self.count_failed_try(
+                    &mut deferred,
+                    lane,
+                    TransportError::Connect { addr: slot.server, source },
+                )?;
+            }
+        }
+        if Instant::now() < deferred.until {
+            return Ok(Placement::Waiting(deferred));
+        }
+        if std::mem::take(&mut deferred.renew_xid) {
+            deferred.call.renew_xid(self.xids.next_xid());
+        }
+        self.reserve_receive_buffer(&mut deferred.call)?;
+        loop {
+            let lane = self.pick_lane(deferred.call.bulk, deferred.steer);
+            let slot = &self.lanes[lane];
+            let Some(conn) = slot.conn.read().as_ref().filter(|c| !c.is_closed()).map(Arc::clone) else {
+                let failed_before = slot.failed_connects.load(Ordering::Acquire);
+                deferred.awaits_connect = Some((lane, failed_before));
+                let mut waiters = slot.connect_waiters.lock();
+                return Ok(match waiters.as_mut() {
+                    Some(waiters) => {
+                        if !waiters.iter().any(|w| w.will_wake(waker)) {
+                            waiters.push(waker.clone());
+                        }
+                        Placement::Waiting(deferred)
+                    }
+                    None => {
+                        *waiters = Some(vec![waker.clone()]);
+                        Placement::NeedsConnect(deferred, lane)
+                    }
+                });
+            };
+            let replies_before = conn.stats().replies.load(Ordering::Relaxed);
+            let call = &deferred.call;
+            let placed = conn.try_register_or_wake(call.xid, waker).and_then(|pending| {
+                let Some(pending) = pending else { return Ok(None) };
+                if let Some(zone) = &call.landing {
+                    pending.lend_landing(zone.clone());
+                }
+                self.send_parts(&conn, &call.parts(), 1, call.carries_data())?;
+                Ok(Some(pending))
+            });
+            match placed {
+                Ok(None) => return Ok(Placement::Waiting(deferred)),
+                Ok(Some(pending)) => {
+                    let Deferred { call, sent_at, attempts, jukeboxes, resent, .. } = deferred;
+                    return Ok(Placement::Sent(InFlight {
+                        call,
+                        sent_at,
+                        attempt_sent_at: Instant::now(),
+                        lane,
+                        conn,
+                        pending,
+                        attempts,
+                        resent,
+                        jukeboxes,
+                        replies_before,
+                    }));
+                }
+                Err(e) => {
+                    self.count_failed_try(&mut deferred, lane, e)?;
+                    if Instant::now() < deferred.until {
+                        return Ok(Placement::Waiting(deferred));
+                    }
+                }
+            }
+        }
+    }
+
+    /// One failed try of a deferred call, judged as [`Channel::place`] judges its own: the
+    /// error once the retry policy gives up, else the call steers clear of the lane and waits
+    /// out the pause the policy asks for.
+    fn count_failed_try(&self, deferred: &mut Deferred<'_>, lane: usize, e: TransportError) -> Result<()> {
+        deferred.attempts += 1;
+        if matches!(e, TransportError::Connect { .. }) && self.paths.len() > 1 {
+            self.path_failed(lane);
+        }
+        let pause = self.pause_before_next_try(e, deferred.attempts)?;
+        deferred.steer = Steer::Avoid(lane);
+        deferred.until = Instant::now() + pause;
+        Ok(())
+    }
+
+    /// Connects `lane` (blocking, on a thread that may) and wakes the callers that waited for
+    /// it ([`Placement::NeedsConnect`]), whether it connected or not: a failed connect is
+    /// counted in the lane's failed connects, which they see when they look again.
+    pub fn connect_and_wake(&self, lane: usize) {
+        let slot = &self.lanes[lane];
+        let _ = self.connection(lane);
+        let waiters = slot.connect_waiters.lock().take();
+        for waker in waiters.into_iter().flatten() {
+            waker.wake();
+        }
     }
 
     /// Sends a call on the least-loaded connection.
@@ -625,6 +762,18 @@ impl Channel {
         self.place(call, 0, Steer::Any, false, send_unsent)
     }
 
+    /// A call whose reply may come in a pooled buffer reserves one before it is first sent:
+    /// refused (back-pressure) while every buffer is lent out or reserved.
+    fn reserve_receive_buffer(&self, call: &mut Call<'_>) -> Result<()> {
+        if call.needs_receive_buffer && call.receive_buffer.is_none() {
+            call.receive_buffer = Some(self.buffers.try_reserve().ok_or_else(|| {
+                self.stats.receive_buffers_busy.fetch_add(1, Ordering::Relaxed);
+                Error::ReceiveBuffersBusy { limit: self.buffers.limit() }
+            })?);
+        }
+        Ok(())
+    }
+
     fn place<'a>(
         &self,
         mut call: Call<'a>,
@@ -633,12 +782,7 @@ impl Channel {
         send: bool,
         before_waiting: &mut dyn FnMut(),
     ) -> Result<InFlight<'a>> {
-        if call.needs_receive_buffer && call.receive_buffer.is_none() {
-            call.receive_buffer = Some(self.buffers.try_reserve().ok_or_else(|| {
-                self.stats.receive_buffers_busy.fetch_add(1, Ordering::Relaxed);
-                Error::ReceiveBuffersBusy { limit: self.buffers.limit() }
-            })?);
-        }
+        self.reserve_receive_buffer(&mut call)?;
         loop {
             let lane = self.pick_lane(call.bulk, steer);
             let deadline = Instant::now() + self.retry.timeout;
@@ -839,7 +983,15 @@ impl Channel {
     /// After a timeout or a broken connection: the same call again on another connection when
     /// there is one, or the error once the retry policy says so.
     pub fn resend<'a>(&self, inflight: InFlight<'a>, e: TransportError) -> Result<InFlight<'a>> {
-        let InFlight { call, sent_at, lane, conn, pending, attempts, replies_before, .. } = inflight;
+        let deferred = self.set_aside(inflight, e)?;
+        self.send_deferred(deferred)
+    }
+
+    /// The bookkeeping of [`Channel::resend`] without the send: the call to send again once
+    /// its pause (if the retry policy asks for one) is over, or the error if the policy gives up.
+    pub fn set_aside<'a>(&self, inflight: InFlight<'a>, e: TransportError) -> Result<Deferred<'a>> {
+        let InFlight { call, sent_at, lane, conn, pending, attempts, jukeboxes, replies_before, .. } =
+            inflight;
         // Leave the old connection's table before the same XID is sent again.
         drop(pending);
         // A connection that completed no reply for a whole timeout may be stuck mid-record
@@ -854,19 +1006,29 @@ impl Channel {
             }
             conn.close();
         }
-        if let Err(e) = self.give_up_or_pause(e, attempts + 1) {
-            self.stats.ops[call.stats_slot].record(sent_at.elapsed(), 0, true);
-            return Err(e);
-        }
+        let pause = match self.pause_before_next_try(e, attempts + 1) {
+            Ok(pause) => pause,
+            Err(e) => {
+                self.stats.ops[call.stats_slot].record(sent_at.elapsed(), 0, true);
+                return Err(e);
+            }
+        };
         self.stats.retransmits.fetch_add(1, Ordering::Relaxed);
         self.lanes[lane].retransmits.fetch_add(1, Ordering::Relaxed);
         // Where its path is still up, the call goes out again on its own lane (reconnected
         // from the same source port if it broke), where the server's duplicate request cache
         // can recognise it: a non-idempotent call is not carried out twice.
-        let mut again = self.send_attempt(call, attempts + 1, Steer::Stay(lane))?;
-        again.sent_at = sent_at;
-        again.resent = true;
-        Ok(again)
+        Ok(Deferred {
+            call,
+            sent_at,
+            attempts: attempts + 1,
+            jukeboxes,
+            resent: true,
+            steer: Steer::Stay(lane),
+            renew_xid: false,
+            until: Instant::now() + pause,
+            awaits_connect: None,
+        })
     }
 
     /// Whether `record` answers with NFS3ERR_JUKEBOX (the server is busy: "try again later",
@@ -889,32 +1051,46 @@ impl Channel {
     /// it again.
     fn send_later<'a>(&self, inflight: InFlight<'a>) -> Result<InFlight<'a>> {
         let deferred = self.defer(inflight);
-        std::thread::sleep(deferred.until.saturating_duration_since(Instant::now()));
         self.send_deferred(deferred)
     }
 
     /// Sets aside a call answered NFS3ERR_JUKEBOX ([`Channel::try_later`]) for a pause of 100
-    /// ms, doubling with each such answer up to 2 s, for callers that wait without blocking
-    /// (futures, batches).
+    /// ms, doubling with each such answer up to 2 s; it goes out again as a new transaction,
+    /// since the server finished with the old one.
     pub fn defer<'a>(&self, inflight: InFlight<'a>) -> Deferred<'a> {
-        let InFlight { call, sent_at, pending, attempts, jukeboxes, .. } = inflight;
+        let InFlight { call, sent_at, pending, attempts, jukeboxes, resent, .. } = inflight;
         drop(pending);
         self.stats.jukebox_retries.fetch_add(1, Ordering::Relaxed);
         let pause = JUKEBOX_FIRST_PAUSE.saturating_mul(1 << jukeboxes.min(5)).min(JUKEBOX_MAX_PAUSE);
-        Deferred { call, sent_at, attempts, jukeboxes, until: Instant::now() + pause }
+        Deferred {
+            call,
+            sent_at,
+            attempts,
+            jukeboxes: jukeboxes + 1,
+            resent,
+            steer: Steer::Any,
+            renew_xid: true,
+            until: Instant::now() + pause,
+            awaits_connect: None,
+        }
     }
 
-    /// Sends a deferred call again, as a new transaction, since the server finished with the
-    /// old one.
+    /// Sends a deferred call, for a caller that may block: sleeps out what is left of its
+    /// pause, then sends as [`Channel::send`] does.
     pub fn send_deferred<'a>(&self, deferred: Deferred<'a>) -> Result<InFlight<'a>> {
-        let Deferred { mut call, sent_at, attempts, jukeboxes, .. } = deferred;
+        let Deferred { mut call, sent_at, attempts, jukeboxes, resent, steer, renew_xid, until, .. } =
+            deferred;
+        std::thread::sleep(until.saturating_duration_since(Instant::now()));
         if self.shut_down.load(Ordering::Acquire) {
             return Err(Error::ShutDown);
         }
-        call.renew_xid(self.xids.next_xid());
-        let mut again = self.send_attempt(call, attempts, Steer::Any)?;
+        if renew_xid {
+            call.renew_xid(self.xids.next_xid());
+        }
+        let mut again = self.send_attempt(call, attempts, steer)?;
         again.sent_at = sent_at;
-        again.jukeboxes = jukeboxes + 1;
+        again.resent = resent;
+        again.jukeboxes = jukeboxes;
         Ok(again)
     }
 
@@ -1013,6 +1189,13 @@ impl Channel {
     }
 
     fn give_up_or_pause(&self, e: TransportError, attempts: u32) -> Result<()> {
+        std::thread::sleep(self.pause_before_next_try(e, attempts)?);
+        Ok(())
+    }
+
+    /// After a failed try: the error once the retry policy gives up, else how long to wait
+    /// before the next.
+    fn pause_before_next_try(&self, e: TransportError, attempts: u32) -> Result<Duration> {
         if self.shut_down.load(Ordering::Acquire) {
             return Err(Error::ShutDown);
         }
@@ -1023,9 +1206,9 @@ impl Channel {
         // A single path is never taken out of use, so it counts as down whenever its connect fails.
         if matches!(e, TransportError::Connect { .. }) && (self.paths.len() == 1 || !self.paths.any_up()) {
             // A refused connect answers at once; pace the retries so a restarting server gets time.
-            std::thread::sleep(Duration::from_millis(100).min(self.retry.timeout));
+            return Ok(Duration::from_millis(100).min(self.retry.timeout));
         }
-        Ok(())
+        Ok(Duration::ZERO)
     }
 
     /// Sends and waits: one blocking call.

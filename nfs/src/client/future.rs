@@ -14,7 +14,7 @@ use crate::proto::nfs3::{self, Procedure, WriteArgs};
 use crate::proto::{NFS_PROGRAM, NFS_VERSION};
 use crate::{Error, Result};
 
-use super::channel::{Call, Deferred, Reply};
+use super::channel::{Call, Deferred, Placement, Reply};
 use super::{Client, InFlight, WriteHead};
 
 /// How soon a future in run-to-completion mode, which has no reader thread to wake it, polls
@@ -27,8 +27,9 @@ enum State<'a> {
         inflight: InFlight<'a>,
         alarm_set_for: Option<Instant>,
     },
-    /// Answered NFS3ERR_JUKEBOX: sent again once its pause is over. The timer is all that
-    /// wakes it, so the alarm follows the waker of the latest poll.
+    /// Not sent yet, or to be sent again: waiting for a free slot or a connect (which wake it),
+    /// or out a pause (after NFS3ERR_JUKEBOX or a failed try) that only the timer ends, so
+    /// the alarm follows the waker of the latest poll.
     Deferred {
         deferred: Deferred<'a>,
         alarm_for: Option<Waker>,
@@ -37,7 +38,8 @@ enum State<'a> {
 }
 
 /// A call on its way: sent when first polled, re-sent on timeouts and broken connections,
-/// until its reply is accepted. What the reply becomes is its future's business.
+/// until its reply is accepted. What the reply becomes is its future's business. A poll never
+/// waits for a slot, a connect or a pause; it may only wait for the socket to take a send.
 struct Exchange<'a> {
     client: Client,
     state: State<'a>,
@@ -51,18 +53,13 @@ impl Exchange<'_> {
                 State::Unsent(call) => {
                     // A caller-driven connection frees its slots only as its callers read, so
                     // there the send reads replies itself while it waits for one.
-                    let sent = if channel.caller_driven() {
-                        channel.send(call).map(Ok)
-                    } else {
-                        channel.send_or_wake(call, cx.waker())
-                    };
-                    match sent {
-                        Ok(Ok(inflight)) => self.state = State::Waiting { inflight, alarm_set_for: None },
-                        Ok(Err(call)) => {
-                            self.state = State::Unsent(call);
-                            return Poll::Pending;
+                    if channel.caller_driven() {
+                        match channel.send(call) {
+                            Ok(inflight) => self.state = State::Waiting { inflight, alarm_set_for: None },
+                            Err(e) => return Poll::Ready(Err(e)),
                         }
-                        Err(e) => return Poll::Ready(Err(e)),
+                    } else {
+                        self.state = State::Deferred { deferred: channel.unsent(call), alarm_for: None };
                     }
                 }
                 State::Waiting { inflight, alarm_set_for } => {
@@ -88,40 +85,74 @@ impl Exchange<'_> {
                             timeout: deadline.saturating_duration_since(inflight.attempt_started()),
                         }),
                     };
-                    match outcome {
-                        Ok(record) if channel.try_later(&inflight, &record) => {
-                            self.state =
-                                State::Deferred { deferred: channel.defer(inflight), alarm_for: None }
-                        }
+                    let deferred = match outcome {
+                        Ok(record) if channel.try_later(&inflight, &record) => channel.defer(inflight),
                         Ok(record) => return Poll::Ready(channel.accept(inflight, record)),
-                        Err(e) => match channel.resend(inflight, e) {
-                            Ok(inflight) => self.state = State::Waiting { inflight, alarm_set_for: None },
+                        Err(e) => match channel.set_aside(inflight, e) {
+                            Ok(deferred) => deferred,
                             Err(e) => return Poll::Ready(Err(e)),
                         },
-                    }
+                    };
+                    self.state = State::Deferred { deferred, alarm_for: None };
                 }
                 State::Deferred { deferred, alarm_for } => {
-                    if Instant::now() >= deferred.until() {
+                    if Instant::now() < deferred.until() {
+                        let alarm_for = match alarm_for {
+                            Some(waker) if waker.will_wake(cx.waker()) => waker,
+                            _ => {
+                                self.client.inner.timer.wake_at(deferred.until(), cx.waker());
+                                cx.waker().clone()
+                            }
+                        };
+                        self.state = State::Deferred { deferred, alarm_for: Some(alarm_for) };
+                        return Poll::Pending;
+                    }
+                    if channel.caller_driven() {
                         match channel.send_deferred(deferred) {
                             Ok(inflight) => self.state = State::Waiting { inflight, alarm_set_for: None },
                             Err(e) => return Poll::Ready(Err(e)),
                         }
                         continue;
                     }
-                    let alarm_for = match alarm_for {
-                        Some(waker) if waker.will_wake(cx.waker()) => waker,
-                        _ => {
-                            self.client.inner.timer.wake_at(deferred.until(), cx.waker());
-                            cx.waker().clone()
+                    match channel.try_place(deferred, cx.waker()) {
+                        Ok(Placement::Sent(inflight)) => {
+                            self.state = State::Waiting { inflight, alarm_set_for: None }
                         }
-                    };
-                    self.state = State::Deferred { deferred, alarm_for: Some(alarm_for) };
-                    return Poll::Pending;
+                        Ok(Placement::Waiting(deferred)) => {
+                            let pausing = Instant::now() < deferred.until();
+                            self.state = State::Deferred { deferred, alarm_for: None };
+                            if !pausing {
+                                // A freed slot or the lane's connect wakes it.
+                                return Poll::Pending;
+                            }
+                        }
+                        Ok(Placement::NeedsConnect(deferred, lane)) => {
+                            self.state = State::Deferred { deferred, alarm_for: None };
+                            self.client.connect_in_background(lane);
+                            return Poll::Pending;
+                        }
+                        Err(e) => return Poll::Ready(Err(e)),
+                    }
                 }
                 State::Done => {
                     return Poll::Ready(Err(Error::InvalidArgument("future polled after completion".into())))
                 }
             }
+        }
+    }
+}
+
+impl Client {
+    /// Connects `lane` on a thread of its own, which wakes the futures waiting for it: a
+    /// connect may take up to the connect timeout, which no executor's thread should wait out.
+    fn connect_in_background(&self, lane: usize) {
+        let client = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("nfsx-connect".into())
+            .spawn(move || client.inner.nfs.connect_and_wake(lane));
+        if spawned.is_err() {
+            // No thread to be had: connecting here is slower for this poll, never wrong.
+            self.inner.nfs.connect_and_wake(lane);
         }
     }
 }

@@ -110,7 +110,12 @@ pub struct FakeServer {
 impl FakeServer {
     /// Starts a server that answers everything correctly until [`FakeServer::script`] says otherwise.
     pub fn start() -> FakeServer {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        FakeServer::start_on(0)
+    }
+
+    /// As [`FakeServer::start`], on `port` (0: any free one): a server back where it was.
+    pub fn start_on(port: u16) -> FakeServer {
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind a port on 127.0.0.1");
         listener.set_nonblocking(true).expect("non-blocking listener");
         let addr = listener.local_addr().expect("local address");
         let shared = Arc::new(Shared {
