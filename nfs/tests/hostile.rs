@@ -419,6 +419,26 @@ fn a_call_resent_after_its_connection_broke_comes_from_the_same_port() {
     assert!(client.connection_stats().iter().map(|c| c.reconnects).sum::<u64>() >= 2);
 }
 
+/// A connection that answers nothing for a whole timeout is closed by the client, and the
+/// call re-sent on a new one: that one too comes from the old source port (the client resets
+/// the old connection rather than ending it, so no FIN_WAIT or TIME_WAIT keeps the port).
+#[test]
+fn a_call_resent_after_the_client_closed_a_silent_connection_comes_from_the_same_port() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let server = FakeServer::start();
+    let client =
+        Client::mount(&server.url("timeo=3&retrans=3&nconnect=1")).expect("mounting the fake server");
+    let root = client.root_handle();
+    server.script(NFS_PROGRAM, 1, Behaviour::SilentFirst { times: 2 });
+    client.getattr(&root).expect("GETATTR after two silent connections");
+    let xids = server.counters().scripted_xids.lock().unwrap().clone();
+    let ports = server.counters().scripted_ports.lock().unwrap().clone();
+    assert_eq!(xids.len(), 3);
+    assert!(xids.iter().all(|&x| x == xids[0]), "one XID: {xids:?}");
+    assert!(ports.iter().all(|&p| p == ports[0]), "one source port: {ports:?}");
+    assert_eq!(client.connection_stats()[0].reconnects, 2);
+}
+
 /// Counts the wakes of the futures a test polls by hand.
 struct WakeCount(AtomicUsize);
 

@@ -1,6 +1,6 @@
 use std::collections::HashMap;
 use std::io::{self, IoSlice, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -225,7 +225,7 @@ const OUTBOX_RETAINED: usize = 256 << 10;
 pub struct Connection {
     shared: Arc<Shared>,
     writer: Mutex<TcpStream>,
-    /// The writer's socket without its lock, to poll and to shut down while a send blocked
+    /// The writer's socket without its lock, to poll and to reset while a send blocked
     /// under the lock waits (open as long as the connection is).
     unlocked: TcpStream,
     /// How long a send may make no progress before the connection fails
@@ -313,7 +313,7 @@ pub(crate) enum Received {
     /// Nothing yet (EAGAIN, or EINTR from a backend that does not retry): read again later.
     Again,
     /// The connection is over (end of stream, a receive error, a framing error): every request
-    /// in flight has failed with `Closed`, the socket is shut down, and it must not be read again.
+    /// in flight has failed with `Closed`, the connection is reset, and it must not be read again.
     Finished,
 }
 
@@ -380,7 +380,7 @@ impl Receiver {
     /// Fails every request in flight with `reason` (unless the connection already failed) and
     /// shuts the socket down.
     pub(crate) fn stop(&self, reason: &str) {
-        let _ = self.stream.shutdown(Shutdown::Both);
+        super::socket::abort(&self.stream);
         self.shared.fail_all(reason.to_string());
     }
 
@@ -839,12 +839,13 @@ impl Connection {
         Err(self.shared.closed_error())
     }
 
-    /// Fails every request in flight with `reason` and shuts the socket down, which ends a
-    /// read outstanding on it (a blocked reader thread, an io_uring RECV) and, since it needs
-    /// no lock, a send blocked under the writer's.
+    /// Fails every request in flight with `reason` and resets the connection
+    /// ([`super::socket::abort`]), which ends a read outstanding on the socket (a blocked
+    /// reader thread, an io_uring RECV) and, since it needs no lock, a send blocked under the
+    /// writer's.
     fn fail(&self, reason: String) {
         self.shared.fail_all(reason);
-        let _ = self.unlocked.shutdown(Shutdown::Both);
+        super::socket::abort(&self.unlocked);
     }
 
     /// Tells the loop that requests wait in the outbox; a loop that cannot be told fails the
@@ -856,18 +857,14 @@ impl Connection {
         })
     }
 
-    /// Closes the connection; requests in flight fail with `Closed`. The shutdown also ends
-    /// a read outstanding on the socket (a blocked reader thread, an io_uring RECV).
+    /// Closes the connection; requests in flight fail with `Closed`. The reset also ends a
+    /// read outstanding on the socket (a blocked reader thread, an io_uring RECV).
     pub fn close(&self) {
-        // Reset rather than end when the last handle goes: no TIME_WAIT keeps the source port
-        // from a reconnect that wants it back (the server's duplicate request cache knows the
-        // client by it). The calls in flight fail now, so nothing unsent matters.
-        let _ = socket2::SockRef::from(&self.unlocked).set_linger(Some(Duration::ZERO));
         self.fail("closed by the client".to_string());
         match &self.receive {
             ReceiveSide::Reactor(registration, _) => registration.cancel(),
             // No reader will come back to this socket, so the framer lets go of any lent memory
-            // now (a reader thread's or event loop's receive ends with the shutdown and does it).
+            // now (a reader thread's or event loop's receive ends with the reset and does it).
             ReceiveSide::Caller(driven) => driven.lock().receiver.framer.abandon(),
             ReceiveSide::Thread(_) => {}
         }

@@ -1,5 +1,6 @@
 use std::io;
-use std::net::{SocketAddr, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
@@ -138,4 +139,28 @@ fn fastrand_seed() -> u16 {
     use std::sync::atomic::{AtomicU16, Ordering};
     static NEXT: AtomicU16 = AtomicU16::new(0);
     NEXT.fetch_add(97, Ordering::Relaxed)
+}
+
+/// Ends a connection the client gives up on at once, while its descriptors stay open (other
+/// threads still hold them): connect(2) to an AF_UNSPEC address resets it (RST) and leaves
+/// the socket in no TCP state at all, waking every reader and writer blocked on it with an
+/// error. A shutdown would send a FIN instead and leave the socket in FIN_WAIT, or TIME_WAIT
+/// once the server closes too, holding the source port a reconnect wants back (the server
+/// knows the client's duplicate request cache by it). Should the reset fail, the shutdown
+/// still ends the connection.
+pub(crate) fn abort(stream: &TcpStream) {
+    let unspecified = libc::sockaddr { sa_family: libc::AF_UNSPEC as libc::sa_family_t, sa_data: [0; 14] };
+    // SAFETY: `unspecified` is a whole `sockaddr` that lives across the call, and the length
+    // passed is its size; the kernel only reads it. The descriptor is borrowed from `stream`,
+    // so it stays open for the call.
+    let rc = unsafe {
+        libc::connect(
+            stream.as_raw_fd(),
+            &unspecified,
+            std::mem::size_of::<libc::sockaddr>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        let _ = stream.shutdown(Shutdown::Both);
+    }
 }

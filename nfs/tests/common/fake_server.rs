@@ -64,6 +64,9 @@ pub enum Behaviour {
     CloseFirst { times: u64 },
     /// Never answers (the connection stays open).
     Silent,
+    /// Leaves the first `times` scripted calls unanswered (the connection stays open), then
+    /// answers.
+    SilentFirst { times: u64 },
     /// Never answers and reads nothing more from the connection, so the client's sends fill
     /// the socket buffers and then make no progress.
     Deaf,
@@ -447,6 +450,8 @@ fn answer(stream: &mut TcpStream, record: &[u8], shared: &Shared) -> Result<(), 
         Behaviour::CloseFirst { times } if nth <= times => Err(Stop::Closed),
         Behaviour::CloseFirst { .. } => send(stream, &framed(&reply)),
         Behaviour::Silent => Ok(()),
+        Behaviour::SilentFirst { times } if nth <= times => Ok(()),
+        Behaviour::SilentFirst { .. } => send(stream, &framed(&reply)),
         Behaviour::Deaf => {
             pause(shared, MAX_MISBEHAVIOUR)?;
             Err(Stop::Closed)
