@@ -182,6 +182,11 @@ impl Reactor {
     /// Chooses the backend (probing io_uring for `Auto`), then starts the loops. The choice is
     /// logged once per process to stderr.
     pub fn start(config: ReactorConfig) -> Result<Arc<Reactor>, ReactorError> {
+        Reactor::start_with(config, start_loop)
+    }
+
+    /// As [`Reactor::start`], each loop started by `start_one` (a test's stand-in can fail).
+    fn start_with(config: ReactorConfig, start_one: LoopStarter) -> Result<Arc<Reactor>, ReactorError> {
         let threads = match config.threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
@@ -203,22 +208,31 @@ impl Reactor {
             ))),
             BackendChoice::Uring | BackendChoice::Auto => Some(probe_uring()),
         };
-        let chosen = choose(config.backend, probed)?;
+        let mut chosen = choose(config.backend, probed)?;
+        let loops = match start_loops(start_one, chosen.backend, threads, max_connections_per_loop) {
+            // A probe's ring is small; the loops' may still be refused (memory limits, a
+            // setup flag the kernel lacks). Where either backend will do, epoll takes over.
+            Err(ReactorError::Setup { backend: Backend::Uring, source })
+                if config.backend == BackendChoice::Auto =>
+            {
+                chosen = Chosen {
+                    backend: Backend::Epoll,
+                    probe: None,
+                    fallback: Some(format!("setting up its rings failed: {source}")),
+                };
+                start_loops(start_one, Backend::Epoll, threads, max_connections_per_loop)?
+            }
+            started => started?,
+        };
         log_choice_once(&chosen, threads);
-        let Chosen { backend, probe, .. } = chosen;
-        let mut reactor = Reactor {
-            backend,
-            probe,
-            loops: Vec::with_capacity(threads),
+        Ok(Arc::new(Reactor {
+            backend: chosen.backend,
+            probe: chosen.probe,
+            loops,
             max_connections_per_loop,
             queued_sends: config.queued_sends,
             next_token: AtomicU64::new(0),
-        };
-        for index in 0..threads {
-            // On failure, dropping `reactor` stops the loops already started.
-            reactor.loops.push(start_loop(index, backend, max_connections_per_loop)?);
-        }
-        Ok(Arc::new(reactor))
+        }))
     }
 
     /// The backend the loops run on.
@@ -337,22 +351,34 @@ impl Reactor {
 
 impl Drop for Reactor {
     fn drop(&mut self) {
+        // All told first, so they stop together; each is joined as its `LoopRef` drops.
         for l in &self.loops {
-            l.shared.stopping.store(true, Ordering::Release);
-            l.shared.wake.wake();
+            l.tell_to_stop();
         }
+    }
+}
+
+impl LoopRef {
+    fn tell_to_stop(&self) {
+        self.shared.stopping.store(true, Ordering::Release);
+        self.shared.wake.wake();
+    }
+}
+
+/// A loop let go of is stopped and joined, whether its reactor is dropped or a later loop of
+/// a reactor being started failed.
+impl Drop for LoopRef {
+    fn drop(&mut self) {
+        self.tell_to_stop();
+        let Some(thread) = self.thread.take() else { return };
         // Kernel thread ids, not thread::current(), which would register a C caller's thread
         // with std for good.
         // SAFETY: gettid(2) takes no arguments and cannot fail.
         let me = unsafe { libc::gettid() };
-        for l in &mut self.loops {
-            if let Some(thread) = l.thread.take() {
-                // A loop thread can drop the last reference itself (a waker it ran owned a
-                // client): it must not wait for itself; it sees `stopping` when this returns.
-                if l.shared.tid.load(Ordering::Acquire) != me {
-                    let _ = thread.join();
-                }
-            }
+        // A loop thread can drop the last reference itself (a waker it ran owned a client): it
+        // must not wait for itself; it sees `stopping` when this returns.
+        if self.shared.tid.load(Ordering::Acquire) != me {
+            let _ = thread.join();
         }
     }
 }
@@ -499,6 +525,20 @@ struct LoopInbox {
     messages: QueueReceiver<Message>,
 }
 
+/// Starts loop `index` of a reactor on `backend`, each loop taking up to `max_connections`.
+type LoopStarter = fn(usize, Backend, usize) -> Result<LoopRef, ReactorError>;
+
+/// Starts `threads` loops, or none: on a failure the loops already started are dropped, which
+/// stops them.
+fn start_loops(
+    start_one: LoopStarter,
+    backend: Backend,
+    threads: usize,
+    max_connections: usize,
+) -> Result<Vec<LoopRef>, ReactorError> {
+    (0..threads).map(|index| start_one(index, backend, max_connections)).collect()
+}
+
 fn start_loop(index: usize, backend: Backend, max_connections: usize) -> Result<LoopRef, ReactorError> {
     let setup = |source| ReactorError::Setup { backend, source };
     let (sender, receiver) = crossbeam_channel::bounded(QUEUE_LEN);
@@ -529,17 +569,9 @@ fn start_loop(index: usize, backend: Backend, max_connections: usize) -> Result<
         })
         .map_err(|source| ReactorError::Spawn { source })?;
     let started = started.wait();
+    // Dropped on failure, which joins the thread (it has already returned).
     let loop_ref = LoopRef { shared, thread: Some(thread) };
-    match started {
-        Ok(()) => Ok(loop_ref),
-        // Dropping a LoopRef does not join; this loop's thread has already returned.
-        Err(source) => {
-            if let Some(thread) = loop_ref.thread {
-                let _ = thread.join();
-            }
-            Err(setup(source))
-        }
-    }
+    started.map(|()| loop_ref).map_err(setup)
 }
 
 /// An outcome reported once and waited for: how a loop thread's setup went, handed back to

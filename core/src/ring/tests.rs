@@ -394,6 +394,42 @@ fn auto_picks_io_uring_where_the_kernel_offers_it_and_epoll_is_used_when_forced(
     }
 }
 
+/// Starts loops as the reactor does, except that the second io_uring loop cannot set up its
+/// ring (as a memory limit the probe's small ring stayed under would refuse it).
+fn second_ring_refused(
+    index: usize,
+    backend: Backend,
+    max_connections: usize,
+) -> Result<LoopRef, ReactorError> {
+    if backend == Backend::Uring && index == 1 {
+        return Err(ReactorError::Setup { backend, source: io::Error::from_raw_os_error(libc::ENOMEM) });
+    }
+    start_loop(index, backend, max_connections)
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn auto_falls_back_to_epoll_when_a_ring_cannot_be_set_up_after_the_probe() {
+    let config = |backend| ReactorConfig { threads: 2, backend, ..ReactorConfig::default() };
+    let auto = Reactor::start_with(config(BackendChoice::Auto), second_ring_refused).unwrap();
+    assert_eq!(auto.backend(), Backend::Epoll);
+    assert!(auto.probe().is_none());
+    assert_eq!(auto.threads(), 2);
+    for index in 0..2 {
+        auto.round_trip(index).unwrap();
+    }
+    let addr = server(|mut s| {
+        let (key, _) = read_frame(&mut s);
+        s.write_all(&frame(key, b"pong")).unwrap();
+    });
+    let conn = connect(addr, &auto, LengthKeyFramer::default());
+    assert_eq!(&send(&conn, 1, b"ping").wait(soon()).unwrap()[..], b"pong");
+    if probe_uring().is_ok_and(|p| p.missing().is_none()) {
+        let asked = Reactor::start_with(config(BackendChoice::Uring), second_ring_refused);
+        assert!(matches!(asked, Err(ReactorError::Setup { backend: Backend::Uring, .. })), "{asked:?}");
+    }
+}
+
 #[test]
 #[cfg_attr(miri, ignore)]
 fn zero_threads_means_one_per_cpu() {
