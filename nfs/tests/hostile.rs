@@ -397,46 +397,32 @@ fn sends_to_a_server_that_stopped_reading_fail_in_time() {
     assert!(outcomes.iter().all(|o| matches!(o, Err(Error::ShutDown))), "hard: {outcomes:?}");
 }
 
-/// A call whose connection breaks before its reply goes out again with the same XID from the
-/// same source port, on the connection's replacement: servers keep a client's duplicate
-/// request cache by address and port (ganesha's per-connection caches are found again by
-/// them), so a non-idempotent call that was carried out is answered from the cache, not run
-/// twice. Several connections, so the re-send could have gone elsewhere.
+/// A call whose connection breaks before its reply (the server closed it), or answers nothing
+/// for a whole timeout (the client closes it), goes out again with the same XID from the same
+/// source port, on the connection's replacement: servers keep a client's duplicate request
+/// cache by address and port (ganesha's per-connection caches are found again by them), so a
+/// non-idempotent call that was carried out is answered from the cache, not run twice. The
+/// client resets a connection it gives up on, so no FIN_WAIT or TIME_WAIT keeps the port.
+/// Several connections, so the re-send could have gone elsewhere.
 #[test]
 fn a_call_resent_after_its_connection_broke_comes_from_the_same_port() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let server = FakeServer::start();
-    let client =
-        Client::mount(&server.url("timeo=5&retrans=3&nconnect=4")).expect("mounting the fake server");
-    let root = client.root_handle();
-    server.script(NFS_PROGRAM, 1, Behaviour::CloseFirst { times: 2 });
-    client.getattr(&root).expect("GETATTR after two broken connections");
-    let xids = server.counters().scripted_xids.lock().unwrap().clone();
-    let ports = server.counters().scripted_ports.lock().unwrap().clone();
-    assert_eq!(xids.len(), 3);
-    assert!(xids.iter().all(|&x| x == xids[0]), "one XID: {xids:?}");
-    assert!(ports.iter().all(|&p| p == ports[0]), "one source port: {ports:?}");
-    assert!(client.connection_stats().iter().map(|c| c.reconnects).sum::<u64>() >= 2);
-}
-
-/// A connection that answers nothing for a whole timeout is closed by the client, and the
-/// call re-sent on a new one: that one too comes from the old source port (the client resets
-/// the old connection rather than ending it, so no FIN_WAIT or TIME_WAIT keeps the port).
-#[test]
-fn a_call_resent_after_the_client_closed_a_silent_connection_comes_from_the_same_port() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let server = FakeServer::start();
-    let client =
-        Client::mount(&server.url("timeo=3&retrans=3&nconnect=1")).expect("mounting the fake server");
-    let root = client.root_handle();
-    server.script(NFS_PROGRAM, 1, Behaviour::SilentFirst { times: 2 });
-    client.getattr(&root).expect("GETATTR after two silent connections");
-    let xids = server.counters().scripted_xids.lock().unwrap().clone();
-    let ports = server.counters().scripted_ports.lock().unwrap().clone();
-    assert_eq!(xids.len(), 3);
-    assert!(xids.iter().all(|&x| x == xids[0]), "one XID: {xids:?}");
-    assert!(ports.iter().all(|&p| p == ports[0]), "one source port: {ports:?}");
-    assert_eq!(client.connection_stats()[0].reconnects, 2);
+    for behaviour in [Behaviour::CloseFirst { times: 2 }, Behaviour::SilentFirst { times: 2 }] {
+        let server = FakeServer::start();
+        let client =
+            Client::mount(&server.url("timeo=3&retrans=3&nconnect=4")).expect("mounting the fake server");
+        let root = client.root_handle();
+        server.script(NFS_PROGRAM, 1, behaviour.clone());
+        client
+            .getattr(&root)
+            .unwrap_or_else(|e| panic!("{behaviour:?}: GETATTR after two lost connections: {e}"));
+        let xids = server.counters().scripted_xids.lock().unwrap().clone();
+        let ports = server.counters().scripted_ports.lock().unwrap().clone();
+        assert_eq!(xids.len(), 3, "{behaviour:?}");
+        assert!(xids.iter().all(|&x| x == xids[0]), "{behaviour:?}: one XID: {xids:?}");
+        assert!(ports.iter().all(|&p| p == ports[0]), "{behaviour:?}: one source port: {ports:?}");
+        assert!(client.connection_stats().iter().map(|c| c.reconnects).sum::<u64>() >= 2, "{behaviour:?}");
+    }
 }
 
 /// Counts the wakes of the futures a test polls by hand.
