@@ -143,24 +143,26 @@ fn fastrand_seed() -> u16 {
 
 /// Ends a connection the client gives up on at once, while its descriptors stay open (other
 /// threads still hold them): connect(2) to an AF_UNSPEC address resets it (RST) and leaves
-/// the socket in no TCP state at all, waking every reader and writer blocked on it with an
-/// error. A shutdown would send a FIN instead and leave the socket in FIN_WAIT, or TIME_WAIT
-/// once the server closes too, holding the source port a reconnect wants back (the server
-/// knows the client's duplicate request cache by it). Should the reset fail, the shutdown
-/// still ends the connection.
+/// the socket in no TCP state at all. A shutdown alone would send a FIN instead and leave the
+/// socket in FIN_WAIT, or TIME_WAIT once the server closes too, holding the source port a
+/// reconnect wants back (the server knows the client's duplicate request cache by it).
+///
+/// The shutdown still follows: on the reset socket it sends nothing, but its mark stays and
+/// wakes every reader and writer blocked on it, which the reset's one-off error may not (a
+/// writer on kernels before 6.6 could otherwise wait out its send timeout). Should the reset
+/// fail, the shutdown ends the connection, and SO_LINGER 0 makes the last close a reset.
 pub(crate) fn abort(stream: &TcpStream) {
+    let _ = socket2::SockRef::from(stream).set_linger(Some(Duration::ZERO));
     let unspecified = libc::sockaddr { sa_family: libc::AF_UNSPEC as libc::sa_family_t, sa_data: [0; 14] };
     // SAFETY: `unspecified` is a whole `sockaddr` that lives across the call, and the length
     // passed is its size; the kernel only reads it. The descriptor is borrowed from `stream`,
     // so it stays open for the call.
-    let rc = unsafe {
+    let _ = unsafe {
         libc::connect(
             stream.as_raw_fd(),
             &unspecified,
             std::mem::size_of::<libc::sockaddr>() as libc::socklen_t,
         )
     };
-    if rc != 0 {
-        let _ = stream.shutdown(Shutdown::Both);
-    }
+    let _ = stream.shutdown(Shutdown::Both);
 }
