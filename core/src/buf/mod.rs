@@ -13,6 +13,7 @@ pub mod landing;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::Waker;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -40,6 +41,10 @@ struct PoolState {
     /// Buffers taken and not yet back (being filled, or behind views still held).
     lent: usize,
     reserved: usize,
+    /// Callers that must not block (futures) waiting for room
+    /// ([`BufferPool::try_reserve_or_wake`]); all are woken when a buffer comes back or a
+    /// reservation is let go, to try again.
+    wakers: Vec<Waker>,
 }
 
 impl BufferPool {
@@ -54,7 +59,12 @@ impl BufferPool {
             buffer_len,
             max_pooled,
             limit,
-            state: Mutex::new(PoolState { idle: Vec::with_capacity(max_pooled), lent: 0, reserved: 0 }),
+            state: Mutex::new(PoolState {
+                idle: Vec::with_capacity(max_pooled),
+                lent: 0,
+                reserved: 0,
+                wakers: Vec::new(),
+            }),
             room: Condvar::new(),
             mapped: AtomicU64::new(0),
             reused: AtomicU64::new(0),
@@ -74,6 +84,28 @@ impl BufferPool {
         }
         state.reserved += 1;
         Some(Reservation { pool: Arc::clone(self) })
+    }
+
+    /// As [`BufferPool::try_reserve`], for a caller that must not block: when refused, `waker`
+    /// is woken once there may be room.
+    pub fn try_reserve_or_wake(self: &Arc<Self>, waker: &Waker) -> Option<Reservation> {
+        let mut state = self.state.lock();
+        if state.lent.saturating_add(state.reserved) >= self.limit {
+            if !state.wakers.iter().any(|w| w.will_wake(waker)) {
+                state.wakers.push(waker.clone());
+            }
+            return None;
+        }
+        state.reserved += 1;
+        Some(Reservation { pool: Arc::clone(self) })
+    }
+
+    /// Tells those waiting that there may be room now.
+    fn announce_room(&self, wakers: Vec<Waker>) {
+        self.room.notify_all();
+        for waker in wakers {
+            waker.wake();
+        }
     }
 
     /// Waits until a reservation could succeed, or `deadline`; true if it could.
@@ -114,8 +146,12 @@ impl BufferPool {
                 match MmapMut::map_anon(self.buffer_len) {
                     Ok(map) => map,
                     Err(e) => {
-                        self.state.lock().lent -= 1;
-                        self.room.notify_all();
+                        let wakers = {
+                            let mut state = self.state.lock();
+                            state.lent -= 1;
+                            std::mem::take(&mut state.wakers)
+                        };
+                        self.announce_room(wakers);
                         return Err(e);
                     }
                 }
@@ -134,17 +170,18 @@ impl BufferPool {
     }
 
     fn give_back(&self, map: MmapMut) {
-        let unneeded = {
+        let (unneeded, wakers) = {
             let mut state = self.state.lock();
             state.lent -= 1;
+            let wakers = std::mem::take(&mut state.wakers);
             if state.idle.len() < self.max_pooled {
                 state.idle.push(map);
-                None
+                (None, wakers)
             } else {
-                Some(map)
+                (Some(map), wakers)
             }
         };
-        self.room.notify_all();
+        self.announce_room(wakers);
         // Unmapped outside the lock.
         drop(unneeded);
     }
@@ -158,8 +195,12 @@ pub struct Reservation {
 
 impl Drop for Reservation {
     fn drop(&mut self) {
-        self.pool.state.lock().reserved -= 1;
-        self.pool.room.notify_all();
+        let wakers = {
+            let mut state = self.pool.state.lock();
+            state.reserved -= 1;
+            std::mem::take(&mut state.wakers)
+        };
+        self.pool.announce_room(wakers);
     }
 }
 
@@ -263,6 +304,31 @@ mod tests {
         let unbounded = BufferPool::new(4096, 0);
         let many: Vec<_> = (0..100).map(|_| unbounded.try_reserve().unwrap()).collect();
         assert_eq!(many.len(), 100);
+    }
+
+    #[test]
+    fn a_refused_reservation_wakes_its_waiter_when_room_may_have_come() {
+        use std::sync::atomic::AtomicUsize;
+        use std::task::{Wake, Waker};
+        struct Count(AtomicUsize);
+        impl Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let woken = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(Arc::clone(&woken));
+        let pool = BufferPool::bounded(4096, 1, 1);
+        let held = pool.try_reserve_or_wake(&waker).expect("room for one");
+        assert!(pool.try_reserve_or_wake(&waker).is_none());
+        assert!(pool.try_reserve_or_wake(&waker).is_none(), "asked twice, woken once");
+        drop(held);
+        assert_eq!(woken.0.load(Ordering::SeqCst), 1);
+        let view = pool.take().unwrap().freeze(1);
+        assert!(pool.try_reserve_or_wake(&waker).is_none(), "the view holds the one buffer");
+        drop(view);
+        assert_eq!(woken.0.load(Ordering::SeqCst), 2, "the buffer's return woke it");
+        let _reserved = pool.try_reserve_or_wake(&waker).expect("room again");
     }
 
     #[test]
