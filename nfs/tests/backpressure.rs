@@ -132,3 +132,28 @@ fn read_async_data_holds_its_receive_buffer_until_dropped() {
     drop(held);
     assert_eq!(read(0).unwrap().0, data[..MIB]);
 }
+
+/// READ futures waiting for a slot hold no receive buffer: only a call that has its slot
+/// reserves one, so more READ futures than slots and buffers all complete, one after another,
+/// rather than the later ones failing with ENOBUFS while the earlier ones wait.
+#[test]
+fn read_futures_waiting_for_a_slot_hold_no_receive_buffer() {
+    let s = vfs_scratch("backpressure-slots");
+    let data = pattern(4 * MIB, 19);
+    s.client.write_file("f", &data).unwrap();
+    let options = "maxinflight=1&nconnect=1&maxbuffers=2&rsize=1048576&timeo=10";
+    let client = Client::mount(&url(&server().vfs_url, &s.name, options)).unwrap();
+    let fh = client.lookup("f").unwrap();
+    let read_and_check = |block: usize| {
+        let read = client.read_async(&fh, (block * MIB) as u64, MIB as u32);
+        let expected = &data[block * MIB..(block + 1) * MIB];
+        async move { read.await.map(|(view, _)| view == expected) }
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    let outcomes = runtime.block_on(async {
+        tokio::join!(read_and_check(0), read_and_check(1), read_and_check(2), read_and_check(3))
+    });
+    for (block, outcome) in [outcomes.0, outcomes.1, outcomes.2, outcomes.3].into_iter().enumerate() {
+        assert!(outcome.unwrap_or_else(|e| panic!("READ {block}: {e}")), "READ {block} returned other data");
+    }
+}

@@ -510,6 +510,43 @@ fn a_future_rides_out_a_server_outage_without_blocking_its_thread() {
     assert!(wakes.0.load(Ordering::SeqCst) > 0, "connect threads and the timer wake the future");
 }
 
+/// A soft future against a server that closes every connection as soon as it opens fails
+/// within its retries, as a blocking call does, rather than reconnecting for ever: a connect
+/// whose connection is gone by the time its waiters look counts as a failed try.
+#[test]
+fn a_soft_future_gives_up_on_a_server_that_closes_every_connection_at_once() {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let server = FakeServer::start();
+    let port = server.port();
+    let client =
+        Client::mount(&server.url("timeo=3&retrans=2&nconnect=1")).expect("mounting the fake server");
+    let root = client.root_handle();
+    drop(server);
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("binding the server's port again");
+    listener.set_nonblocking(true).expect("a non-blocking listener");
+    let stop = Arc::new(AtomicBool::new(false));
+    let closer = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Acquire) {
+                match listener.accept() {
+                    Ok((connection, _)) => drop(connection),
+                    Err(_) => std::thread::sleep(Duration::from_millis(1)),
+                }
+            }
+        })
+    };
+    let getattr = client.getattr_async(&root);
+    let (done, outcome) = std::sync::mpsc::channel();
+    std::thread::spawn(move || done.send(block_on(getattr)));
+    let outcome = outcome.recv_timeout(Duration::from_secs(20)).expect("the GETATTR future never ended");
+    stop.store(true, Ordering::Release);
+    closer.join().expect("the closing server");
+    assert!(outcome.is_err(), "GETATTR answered by a server that answers nothing: {outcome:?}");
+}
+
 const JUKEBOX: u32 = 10008;
 
 /// NFS3ERR_JUKEBOX is "busy, try again later" (RFC 1813 §2.6; ganesha answers it when its

@@ -46,9 +46,13 @@ struct Lane {
     connecting: Mutex<()>,
     /// Connects to the lane that failed, so callers that waited for one fail with it.
     failed_connects: AtomicU64,
+    /// Why the lane's last connect failed, for those callers.
+    last_connect_error: Mutex<String>,
     /// Callers that must not block (futures) waiting for the lane's connect, which a thread of
     /// its own makes; `None` while no such connect runs.
     connect_waiters: Mutex<Option<Vec<Waker>>>,
+    /// Connects made for such callers that have ended, whether they connected or not.
+    connect_rounds: AtomicU64,
 }
 
 /// How calls are retried.
@@ -288,7 +292,8 @@ impl Reply {
 #[derive(Debug)]
 pub struct Deferred<'a> {
     call: Call<'a>,
-    sent_at: Instant,
+    /// When the call was first sent; `None` before that.
+    sent_at: Option<Instant>,
     attempts: u32,
     jukeboxes: u32,
     resent: bool,
@@ -296,8 +301,18 @@ pub struct Deferred<'a> {
     /// A JUKEBOX answer ended the transaction: the call goes out under a new XID.
     renew_xid: bool,
     until: Instant,
-    /// The lane whose connect the call waits for, and the lane's failed connects before it.
-    awaits_connect: Option<(usize, u64)>,
+    awaits_connect: Option<ConnectWait>,
+    /// Since when the call has waited for a receive buffer, if it does.
+    awaits_buffer_since: Option<Instant>,
+}
+
+/// The lane whose connect a deferred call waits for, and the lane's counts when it began, to
+/// tell afterwards whether that connect has ended and how.
+#[derive(Debug, Clone, Copy)]
+struct ConnectWait {
+    lane: usize,
+    failed_before: u64,
+    rounds_before: u64,
 }
 
 impl Deferred<'_> {
@@ -311,9 +326,15 @@ impl Deferred<'_> {
 #[derive(Debug)]
 pub enum Placement<'a> {
     Sent(InFlight<'a>),
-    /// Not sent: the waker is woken when a slot frees or the lane's connect ends; or, with
-    /// `until` ahead, the call waits out a pause.
+    /// Not sent: the waker is woken when a slot frees or the lane's connect ends.
     Waiting(Deferred<'a>),
+    /// Not sent: every receive buffer is lent out or reserved. The waker is woken when one
+    /// may be free; the caller should also look again at the instant given, when the wait
+    /// ends with [`Error::ReceiveBuffersBusy`].
+    WaitingForBuffer(Deferred<'a>, Instant),
+    /// Not sent: the call waits out a pause until its `until`, which nothing but the caller's
+    /// own timer ends.
+    Paused(Deferred<'a>),
     /// Not sent: the lane has no connection, and the caller must start
     /// [`Channel::connect_and_wake`] for it on a thread that may block.
     NeedsConnect(Deferred<'a>, usize),
@@ -392,7 +413,9 @@ impl Channel {
                     local_port: AtomicU16::new(0),
                     connecting: Mutex::new(()),
                     failed_connects: AtomicU64::new(0),
+                    last_connect_error: Mutex::new(String::new()),
                     connect_waiters: Mutex::new(None),
+                    connect_rounds: AtomicU64::new(0),
                 });
             }
         }
@@ -471,9 +494,7 @@ impl Channel {
         // one of them made failed, the others take that answer rather than each waiting out a
         // connect of its own.
         if slot.failed_connects.load(Ordering::Acquire) != failed_before {
-            let source =
-                std::io::Error::other("a connect to this address failed while this call waited for it");
-            return Err(TransportError::Connect { addr: slot.server, source });
+            return Err(self.failed_connect(lane));
         }
         if slot.conn.read().is_some() {
             self.stats.reconnects.fetch_add(1, Ordering::Relaxed);
@@ -491,7 +512,8 @@ impl Channel {
                 .counting_copies_in(Arc::clone(&self.stats.bytes_copied)),
             self.receive_mode.clone(),
         )
-        .inspect_err(|_| {
+        .inspect_err(|e| {
+            *slot.last_connect_error.lock() = e.to_string();
             slot.failed_connects.fetch_add(1, Ordering::Release);
         })?;
         let conn = Arc::new(conn);
@@ -506,6 +528,14 @@ impl Channel {
             conn.close();
         }
         Ok(conn)
+    }
+
+    /// The error of a caller that waited for another's connect to `lane`, which failed.
+    fn failed_connect(&self, lane: usize) -> TransportError {
+        let slot = &self.lanes[lane];
+        let why = slot.last_connect_error.lock().clone();
+        let source = std::io::Error::other(format!("a connect made while this call waited failed: {why}"));
+        TransportError::Connect { addr: slot.server, source }
     }
 
     /// The least-loaded lane of the class the call belongs to; an unopened lane counts as idle.
@@ -618,17 +648,17 @@ impl Channel {
     /// [`Channel::try_place`].
     pub fn unsent<'a>(&self, call: Call<'a>) -> Deferred<'a> {
         self.stats.calls.fetch_add(1, Ordering::Relaxed);
-        let now = Instant::now();
         Deferred {
             call,
-            sent_at: now,
+            sent_at: None,
             attempts: 0,
             jukeboxes: 0,
             resent: false,
             steer: Steer::Any,
             renew_xid: false,
-            until: now,
+            until: Instant::now(),
             awaits_connect: None,
+            awaits_buffer_since: None,
         }
     }
 
@@ -641,31 +671,24 @@ impl Channel {
         if self.shut_down.load(Ordering::Acquire) {
             return Err(Error::ShutDown);
         }
-        if let Some((lane, failed_before)) = deferred.awaits_connect.take() {
-            let slot = &self.lanes[lane];
-            if slot.failed_connects.load(Ordering::Acquire) != failed_before {
-                let source =
-                    std::io::Error::other("a connect to this address failed while this call waited for it");
-                self.count_failed_try(
-                    &mut deferred,
-                    lane,
-                    TransportError::Connect { addr: slot.server, source },
-                )?;
-            }
+        if let Some(wait) = deferred.awaits_connect.take() {
+            self.judge_connect_waited_for(&mut deferred, wait)?;
         }
         if Instant::now() < deferred.until {
-            return Ok(Placement::Waiting(deferred));
+            return Ok(Placement::Paused(deferred));
         }
         if std::mem::take(&mut deferred.renew_xid) {
             deferred.call.renew_xid(self.xids.next_xid());
         }
-        self.reserve_receive_buffer(&mut deferred.call)?;
         loop {
             let lane = self.pick_lane(deferred.call.bulk, deferred.steer);
             let slot = &self.lanes[lane];
             let Some(conn) = slot.conn.read().as_ref().filter(|c| !c.is_closed()).map(Arc::clone) else {
-                let failed_before = slot.failed_connects.load(Ordering::Acquire);
-                deferred.awaits_connect = Some((lane, failed_before));
+                deferred.awaits_connect = Some(ConnectWait {
+                    lane,
+                    failed_before: slot.failed_connects.load(Ordering::Acquire),
+                    rounds_before: slot.connect_rounds.load(Ordering::Acquire),
+                });
                 let mut waiters = slot.connect_waiters.lock();
                 return Ok(match waiters.as_mut() {
                     Some(waiters) => {
@@ -681,23 +704,47 @@ impl Channel {
                 });
             };
             let replies_before = conn.stats().replies.load(Ordering::Relaxed);
-            let call = &deferred.call;
-            let placed = conn.try_register_or_wake(call.xid, waker).and_then(|pending| {
+            let placed = conn.try_register_or_wake(deferred.call.xid, waker).and_then(|pending| {
                 let Some(pending) = pending else { return Ok(None) };
+                // Only a call that has its slot holds a receive buffer: those waiting for one
+                // must not keep the buffers from the calls being answered.
+                let call = &mut deferred.call;
+                if call.needs_receive_buffer && call.receive_buffer.is_none() {
+                    call.receive_buffer = self.buffers.try_reserve_or_wake(waker);
+                    if call.receive_buffer.is_none() {
+                        return Ok(Some(Err(())));
+                    }
+                }
+                let call = &deferred.call;
                 if let Some(zone) = &call.landing {
                     pending.lend_landing(zone.clone());
                 }
                 self.send_parts(&conn, &call.parts(), 1, call.carries_data())?;
-                Ok(Some(pending))
+                Ok(Some(Ok(pending)))
             });
             match placed {
                 Ok(None) => return Ok(Placement::Waiting(deferred)),
-                Ok(Some(pending)) => {
+                // The slot was let go (waking those waiting for one) while this waits, at most
+                // a timeout, as a blocking READ does.
+                Ok(Some(Err(()))) => {
+                    let now = Instant::now();
+                    let since = *deferred.awaits_buffer_since.get_or_insert_with(|| {
+                        self.stats.receive_buffers_busy.fetch_add(1, Ordering::Relaxed);
+                        now
+                    });
+                    let give_up_at = since + self.retry.timeout;
+                    if now >= give_up_at {
+                        return Err(Error::ReceiveBuffersBusy { limit: self.buffers.limit() });
+                    }
+                    return Ok(Placement::WaitingForBuffer(deferred, give_up_at));
+                }
+                Ok(Some(Ok(pending))) => {
                     let Deferred { call, sent_at, attempts, jukeboxes, resent, .. } = deferred;
+                    let now = Instant::now();
                     return Ok(Placement::Sent(InFlight {
                         call,
-                        sent_at,
-                        attempt_sent_at: Instant::now(),
+                        sent_at: sent_at.unwrap_or(now),
+                        attempt_sent_at: now,
                         lane,
                         conn,
                         pending,
@@ -710,11 +757,32 @@ impl Channel {
                 Err(e) => {
                     self.count_failed_try(&mut deferred, lane, e)?;
                     if Instant::now() < deferred.until {
-                        return Ok(Placement::Waiting(deferred));
+                        return Ok(Placement::Paused(deferred));
                     }
                 }
             }
         }
+    }
+
+    /// A deferred call looks again at the connect it waited for: once that has ended without
+    /// leaving the lane a connection (it failed, or the connection closed at once), that was
+    /// a failed try. A look before it ends (a spurious wake) counts nothing.
+    fn judge_connect_waited_for(&self, deferred: &mut Deferred<'_>, wait: ConnectWait) -> Result<()> {
+        let slot = &self.lanes[wait.lane];
+        if slot.connect_rounds.load(Ordering::Acquire) == wait.rounds_before
+            || slot.conn.read().as_ref().is_some_and(|c| !c.is_closed())
+        {
+            return Ok(());
+        }
+        // A connection that closed as soon as it opened counts as a failed connect: the retry
+        // policy paces the next one the same way.
+        let e = if slot.failed_connects.load(Ordering::Acquire) != wait.failed_before {
+            self.failed_connect(wait.lane)
+        } else {
+            let source = std::io::Error::other("the connection closed as soon as it opened");
+            TransportError::Connect { addr: slot.server, source }
+        };
+        self.count_failed_try(deferred, wait.lane, e)
     }
 
     /// One failed try of a deferred call, judged as [`Channel::place`] judges its own: the
@@ -732,15 +800,22 @@ impl Channel {
     }
 
     /// Connects `lane` (blocking, on a thread that may) and wakes the callers that waited for
-    /// it ([`Placement::NeedsConnect`]), whether it connected or not: a failed connect is
-    /// counted in the lane's failed connects, which they see when they look again.
+    /// it ([`Placement::NeedsConnect`]), whether it connected or not; they judge the outcome
+    /// when they look again.
     pub fn connect_and_wake(&self, lane: usize) {
-        let slot = &self.lanes[lane];
-        let _ = self.connection(lane);
-        let waiters = slot.connect_waiters.lock().take();
-        for waker in waiters.into_iter().flatten() {
-            waker.wake();
+        /// Wakes the waiters however the connect ends, a panic included.
+        struct WakeWaiters<'l>(&'l Lane);
+        impl Drop for WakeWaiters<'_> {
+            fn drop(&mut self) {
+                self.0.connect_rounds.fetch_add(1, Ordering::AcqRel);
+                let waiters = self.0.connect_waiters.lock().take();
+                for waker in waiters.into_iter().flatten() {
+                    waker.wake();
+                }
+            }
         }
+        let _wake = WakeWaiters(&self.lanes[lane]);
+        let _ = self.connection(lane);
     }
 
     /// Sends a call on the least-loaded connection.
@@ -1020,7 +1095,7 @@ impl Channel {
         // can recognise it: a non-idempotent call is not carried out twice.
         Ok(Deferred {
             call,
-            sent_at,
+            sent_at: Some(sent_at),
             attempts: attempts + 1,
             jukeboxes,
             resent: true,
@@ -1028,6 +1103,7 @@ impl Channel {
             renew_xid: false,
             until: Instant::now() + pause,
             awaits_connect: None,
+            awaits_buffer_since: None,
         })
     }
 
@@ -1064,7 +1140,7 @@ impl Channel {
         let pause = JUKEBOX_FIRST_PAUSE.saturating_mul(1 << jukeboxes.min(5)).min(JUKEBOX_MAX_PAUSE);
         Deferred {
             call,
-            sent_at,
+            sent_at: Some(sent_at),
             attempts,
             jukeboxes: jukeboxes + 1,
             resent,
@@ -1072,6 +1148,7 @@ impl Channel {
             renew_xid: true,
             until: Instant::now() + pause,
             awaits_connect: None,
+            awaits_buffer_since: None,
         }
     }
 
@@ -1088,7 +1165,7 @@ impl Channel {
             call.renew_xid(self.xids.next_xid());
         }
         let mut again = self.send_attempt(call, attempts, steer)?;
-        again.sent_at = sent_at;
+        again.sent_at = sent_at.unwrap_or(again.sent_at);
         again.resent = resent;
         again.jukeboxes = jukeboxes;
         Ok(again)

@@ -39,7 +39,8 @@ enum State<'a> {
 
 /// A call on its way: sent when first polled, re-sent on timeouts and broken connections,
 /// until its reply is accepted. What the reply becomes is its future's business. A poll never
-/// waits for a slot, a connect or a pause; it may only wait for the socket to take a send.
+/// waits for a slot, a receive buffer, a connect or a pause; it may only wait for the socket
+/// to take a send.
 struct Exchange<'a> {
     client: Client,
     state: State<'a>,
@@ -51,16 +52,7 @@ impl Exchange<'_> {
         loop {
             match std::mem::replace(&mut self.state, State::Done) {
                 State::Unsent(call) => {
-                    // A caller-driven connection frees its slots only as its callers read, so
-                    // there the send reads replies itself while it waits for one.
-                    if channel.caller_driven() {
-                        match channel.send(call) {
-                            Ok(inflight) => self.state = State::Waiting { inflight, alarm_set_for: None },
-                            Err(e) => return Poll::Ready(Err(e)),
-                        }
-                    } else {
-                        self.state = State::Deferred { deferred: channel.unsent(call), alarm_for: None };
-                    }
+                    self.state = State::Deferred { deferred: channel.unsent(call), alarm_for: None };
                 }
                 State::Waiting { inflight, alarm_set_for } => {
                     let deadline = channel.deadline(&inflight);
@@ -107,24 +99,41 @@ impl Exchange<'_> {
                         self.state = State::Deferred { deferred, alarm_for: Some(alarm_for) };
                         return Poll::Pending;
                     }
-                    if channel.caller_driven() {
-                        match channel.send_deferred(deferred) {
-                            Ok(inflight) => self.state = State::Waiting { inflight, alarm_set_for: None },
-                            Err(e) => return Poll::Ready(Err(e)),
-                        }
-                        continue;
+                    // A caller-driven connection frees its slots (and a reply its buffer's
+                    // reservation) only as its callers read: read what has arrived first, and
+                    // look again shortly while waiting, as a sent call does.
+                    let caller_driven = channel.caller_driven();
+                    if caller_driven {
+                        channel.drive();
                     }
+                    let look_again_at = |until: Instant| {
+                        let soon = Instant::now() + RTC_REPOLL;
+                        self.client
+                            .inner
+                            .timer
+                            .wake_at(if caller_driven { until.min(soon) } else { until }, cx.waker());
+                    };
                     match channel.try_place(deferred, cx.waker()) {
                         Ok(Placement::Sent(inflight)) => {
                             self.state = State::Waiting { inflight, alarm_set_for: None }
                         }
                         Ok(Placement::Waiting(deferred)) => {
-                            let pausing = Instant::now() < deferred.until();
-                            self.state = State::Deferred { deferred, alarm_for: None };
-                            if !pausing {
-                                // A freed slot or the lane's connect wakes it.
-                                return Poll::Pending;
+                            // A freed slot or the lane's connect wakes it.
+                            if caller_driven {
+                                look_again_at(Instant::now() + RTC_REPOLL);
                             }
+                            self.state = State::Deferred { deferred, alarm_for: None };
+                            return Poll::Pending;
+                        }
+                        Ok(Placement::WaitingForBuffer(deferred, give_up_at)) => {
+                            // A buffer coming back wakes it, or the timer when the wait is over.
+                            look_again_at(give_up_at);
+                            self.state = State::Deferred { deferred, alarm_for: None };
+                            return Poll::Pending;
+                        }
+                        // Round again: the timer is set for the end of the pause.
+                        Ok(Placement::Paused(deferred)) => {
+                            self.state = State::Deferred { deferred, alarm_for: None }
                         }
                         Ok(Placement::NeedsConnect(deferred, lane)) => {
                             self.state = State::Deferred { deferred, alarm_for: None };
