@@ -143,10 +143,18 @@ impl Shared {
         }
     }
 
+    /// Marks the connection closed for `reason`, without failing its requests yet: new ones
+    /// are refused, and whoever fails them later (this caller, or a receive side woken by what
+    /// this caller does next) fails them with the first reason given.
+    fn mark_closed(&self, reason: String) {
+        self.closed.store(true, Ordering::Release);
+        self.close_reason.lock().get_or_insert(reason);
+    }
+
     fn fail_all(&self, reason: String) {
         self.closed.store(true, Ordering::Release);
         let mut pending = self.pending.lock();
-        self.close_reason.lock().get_or_insert_with(|| reason.clone());
+        let reason = self.close_reason.lock().get_or_insert(reason).clone();
         for (_, completion) in pending.calls.drain() {
             completion.complete(Err(TransportError::Closed { addr: self.addr, reason: reason.clone() }));
         }
@@ -380,6 +388,7 @@ impl Receiver {
     /// Fails every request in flight with `reason` (unless the connection already failed) and
     /// shuts the socket down.
     pub(crate) fn stop(&self, reason: &str) {
+        self.shared.mark_closed(reason.to_string());
         super::socket::abort(&self.stream);
         self.shared.fail_all(reason.to_string());
     }
@@ -839,13 +848,15 @@ impl Connection {
         Err(self.shared.closed_error())
     }
 
-    /// Fails every request in flight with `reason` and resets the connection
-    /// ([`super::socket::abort`]), which ends a read outstanding on the socket (a blocked
-    /// reader thread, an io_uring RECV) and, since it needs no lock, a send blocked under the
-    /// writer's.
+    /// Resets the connection ([`super::socket::abort`]), which ends a read outstanding on the
+    /// socket (a blocked reader thread, an io_uring RECV) and, since it needs no lock, a send
+    /// blocked under the writer's; then fails every request in flight with `reason`. In that
+    /// order: a caller woken by the failure reconnects at once, from the same source port,
+    /// which the old connection must have let go by then.
     fn fail(&self, reason: String) {
-        self.shared.fail_all(reason);
+        self.shared.mark_closed(reason.clone());
         super::socket::abort(&self.unlocked);
+        self.shared.fail_all(reason);
     }
 
     /// Tells the loop that requests wait in the outbox; a loop that cannot be told fails the

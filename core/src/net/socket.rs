@@ -141,28 +141,52 @@ fn fastrand_seed() -> u16 {
     NEXT.fetch_add(97, Ordering::Relaxed)
 }
 
+/// Tries of the reset that a thread blocked in the socket refuses (EBUSY), and the pause
+/// between them, while that thread leaves.
+const RESET_TRIES: u32 = 20;
+const RESET_RETRY_PAUSE: Duration = Duration::from_micros(500);
+
 /// Ends a connection the client gives up on at once, while its descriptors stay open (other
 /// threads still hold them): connect(2) to an AF_UNSPEC address resets it (RST) and leaves
 /// the socket in no TCP state at all. A shutdown alone would send a FIN instead and leave the
 /// socket in FIN_WAIT, or TIME_WAIT once the server closes too, holding the source port a
 /// reconnect wants back (the server knows the client's duplicate request cache by it).
 ///
-/// The shutdown still follows: on the reset socket it sends nothing, but its mark stays and
-/// wakes every reader and writer blocked on it, which the reset's one-off error may not (a
-/// writer on kernels before 6.6 could otherwise wait out its send timeout). Should the reset
-/// fail, the shutdown ends the connection, and SO_LINGER 0 makes the last close a reset.
+/// Linux (6.5 on) refuses the reset with EBUSY while a thread waits inside the socket (a
+/// reader thread in recv(2)), so the read side is shut first, which wakes such a reader
+/// without sending anything, and the reset is tried again while it leaves. A writer waiting
+/// for buffer space is not woken by that; should the reset still be refused, or fail, the
+/// full shutdown ends the connection with a FIN, and SO_LINGER 0 makes the last close a
+/// reset. After a reset the shutdown sends nothing, but its mark stays and wakes every
+/// reader and writer still blocked (the reset's one-off error may reach only one of them).
 pub(crate) fn abort(stream: &TcpStream) {
     let _ = socket2::SockRef::from(stream).set_linger(Some(Duration::ZERO));
+    let _ = stream.shutdown(Shutdown::Read);
+    for _ in 0..RESET_TRIES {
+        match reset(stream) {
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => std::thread::sleep(RESET_RETRY_PAUSE),
+            _ => break,
+        }
+    }
+    let _ = stream.shutdown(Shutdown::Both);
+}
+
+/// connect(2) to an AF_UNSPEC address: the connection is reset and the socket left unconnected.
+fn reset(stream: &TcpStream) -> io::Result<()> {
     let unspecified = libc::sockaddr { sa_family: libc::AF_UNSPEC as libc::sa_family_t, sa_data: [0; 14] };
     // SAFETY: `unspecified` is a whole `sockaddr` that lives across the call, and the length
     // passed is its size; the kernel only reads it. The descriptor is borrowed from `stream`,
     // so it stays open for the call.
-    let _ = unsafe {
+    let rc = unsafe {
         libc::connect(
             stream.as_raw_fd(),
             &unspecified,
             std::mem::size_of::<libc::sockaddr>() as libc::socklen_t,
         )
     };
-    let _ = stream.shutdown(Shutdown::Both);
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
