@@ -157,3 +157,42 @@ fn read_futures_waiting_for_a_slot_hold_no_receive_buffer() {
         assert!(outcome.unwrap_or_else(|e| panic!("READ {block}: {e}")), "READ {block} returned other data");
     }
 }
+
+/// A READ future waiting for a receive buffer (its caller holds every view) waits without
+/// holding its thread, and is woken to end when the client is shut down rather than at the
+/// end of its wait.
+#[test]
+fn a_read_future_waiting_for_a_buffer_ends_when_the_client_shuts_down() {
+    use std::future::Future;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Flag(AtomicBool);
+    impl Wake for Flag {
+        fn wake(self: Arc<Self>) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    let s = vfs_scratch("backpressure-shutdown");
+    let data = pattern(2 * MIB, 20);
+    s.client.write_file("f", &data).unwrap();
+    // timeo 60 s: a wait ended by its timeout would show.
+    let client =
+        Client::mount(&url(&server().vfs_url, &s.name, "maxbuffers=2&rsize=1048576&timeo=600")).unwrap();
+    let fh = client.lookup("f").unwrap();
+    let read = |offset: usize| client.read_async(&fh, offset as u64, MIB as u32);
+    let held = [common::block_on(read(0)).unwrap().0, common::block_on(read(MIB)).unwrap().0];
+    let woken = Arc::new(Flag(AtomicBool::new(false)));
+    let waker = Waker::from(Arc::clone(&woken));
+    let mut cx = Context::from_waker(&waker);
+    let mut third = Box::pin(read(0));
+    let started = Instant::now();
+    assert!(third.as_mut().poll(&mut cx).is_pending(), "both buffers are held");
+    assert!(started.elapsed() < Duration::from_millis(500), "the poll waited {:?}", started.elapsed());
+    assert!(!woken.0.load(Ordering::SeqCst));
+    client.shut_down();
+    assert!(woken.0.load(Ordering::SeqCst), "shutting down woke the waiting future");
+    let outcome = third.as_mut().poll(&mut cx);
+    assert!(matches!(outcome, Poll::Ready(Err(Error::ShutDown))), "{outcome:?}");
+    drop(held);
+}

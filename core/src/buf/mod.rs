@@ -47,6 +47,19 @@ struct PoolState {
     wakers: Vec<Waker>,
 }
 
+impl PoolState {
+    /// The waiters to wake once a buffer came back or a reservation went: all of them when
+    /// there is room now, none while a reply taken past the bound still fills it (every way
+    /// back below the bound comes through here, so none is missed).
+    fn wakers_if_room(&mut self, limit: usize) -> Vec<Waker> {
+        if self.lent.saturating_add(self.reserved) < limit {
+            std::mem::take(&mut self.wakers)
+        } else {
+            Vec::new()
+        }
+    }
+}
+
 impl BufferPool {
     /// A pool without a bound on the buffers lent at once.
     pub fn new(buffer_len: usize, max_pooled: usize) -> Arc<BufferPool> {
@@ -108,6 +121,13 @@ impl BufferPool {
         }
     }
 
+    /// Wakes every caller waiting through [`BufferPool::try_reserve_or_wake`], room or not:
+    /// for an owner shutting down, whose callers must look again to learn it.
+    pub fn wake_waiters(&self) {
+        let wakers = std::mem::take(&mut self.state.lock().wakers);
+        self.announce_room(wakers);
+    }
+
     /// Waits until a reservation could succeed, or `deadline`; true if it could.
     pub fn wait_for_room(&self, deadline: Instant) -> bool {
         let mut state = self.state.lock();
@@ -149,7 +169,7 @@ impl BufferPool {
                         let wakers = {
                             let mut state = self.state.lock();
                             state.lent -= 1;
-                            std::mem::take(&mut state.wakers)
+                            state.wakers_if_room(self.limit)
                         };
                         self.announce_room(wakers);
                         return Err(e);
@@ -173,7 +193,7 @@ impl BufferPool {
         let (unneeded, wakers) = {
             let mut state = self.state.lock();
             state.lent -= 1;
-            let wakers = std::mem::take(&mut state.wakers);
+            let wakers = state.wakers_if_room(self.limit);
             if state.idle.len() < self.max_pooled {
                 state.idle.push(map);
                 (None, wakers)
@@ -198,7 +218,7 @@ impl Drop for Reservation {
         let wakers = {
             let mut state = self.pool.state.lock();
             state.reserved -= 1;
-            std::mem::take(&mut state.wakers)
+            state.wakers_if_room(self.pool.limit)
         };
         self.pool.announce_room(wakers);
     }
@@ -328,7 +348,14 @@ mod tests {
         assert!(pool.try_reserve_or_wake(&waker).is_none(), "the view holds the one buffer");
         drop(view);
         assert_eq!(woken.0.load(Ordering::SeqCst), 2, "the buffer's return woke it");
-        let _reserved = pool.try_reserve_or_wake(&waker).expect("room again");
+        let reserved = pool.try_reserve_or_wake(&waker).expect("room again");
+        // A reply taken past the bound: the reservation's end leaves no room, so wakes nobody.
+        let late = pool.take().unwrap().freeze(1);
+        assert!(pool.try_reserve_or_wake(&waker).is_none());
+        drop(reserved);
+        assert_eq!(woken.0.load(Ordering::SeqCst), 2, "still full");
+        drop(late);
+        assert_eq!(woken.0.load(Ordering::SeqCst), 3);
     }
 
     #[test]

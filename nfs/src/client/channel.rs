@@ -320,6 +320,14 @@ impl Deferred<'_> {
     pub fn until(&self) -> Instant {
         self.until
     }
+
+    /// A call waiting to be sent lets go of any receive buffer it reserved for an earlier try:
+    /// it reserves one again once it has its slot, so calls that wait never keep the buffers
+    /// from those being answered.
+    fn unsent_holds_no_buffer(mut self) -> Self {
+        self.call.receive_buffer = None;
+        self
+    }
 }
 
 /// What became of a call [`Channel::try_place`] tried to send.
@@ -671,11 +679,16 @@ impl Channel {
         if self.shut_down.load(Ordering::Acquire) {
             return Err(Error::ShutDown);
         }
+        // A connect still running when the call looks is judged once it has ended, even if
+        // that happens while this look goes on.
+        let mut still_connecting = None;
         if let Some(wait) = deferred.awaits_connect.take() {
-            self.judge_connect_waited_for(&mut deferred, wait)?;
+            if !self.judge_connect_waited_for(&mut deferred, wait)? {
+                still_connecting = Some(wait);
+            }
         }
         if Instant::now() < deferred.until {
-            return Ok(Placement::Paused(deferred));
+            return Ok(Placement::Paused(deferred.unsent_holds_no_buffer()));
         }
         if std::mem::take(&mut deferred.renew_xid) {
             deferred.call.renew_xid(self.xids.next_xid());
@@ -684,12 +697,26 @@ impl Channel {
             let lane = self.pick_lane(deferred.call.bulk, deferred.steer);
             let slot = &self.lanes[lane];
             let Some(conn) = slot.conn.read().as_ref().filter(|c| !c.is_closed()).map(Arc::clone) else {
+                // Under the waiters' lock, which the connect's end takes to count its round and
+                // wake them: either this call's waker is among those woken, or it sees the round.
+                let mut waiters = slot.connect_waiters.lock();
+                let rounds = slot.connect_rounds.load(Ordering::Acquire);
+                if let Some(wait) =
+                    still_connecting.take().filter(|w| w.lane == lane && w.rounds_before != rounds)
+                {
+                    drop(waiters);
+                    self.judge_connect_waited_for(&mut deferred, wait)?;
+                    if Instant::now() < deferred.until {
+                        return Ok(Placement::Paused(deferred.unsent_holds_no_buffer()));
+                    }
+                    continue;
+                }
                 deferred.awaits_connect = Some(ConnectWait {
                     lane,
                     failed_before: slot.failed_connects.load(Ordering::Acquire),
-                    rounds_before: slot.connect_rounds.load(Ordering::Acquire),
+                    rounds_before: rounds,
                 });
-                let mut waiters = slot.connect_waiters.lock();
+                let deferred = deferred.unsent_holds_no_buffer();
                 return Ok(match waiters.as_mut() {
                     Some(waiters) => {
                         if !waiters.iter().any(|w| w.will_wake(waker)) {
@@ -723,7 +750,7 @@ impl Channel {
                 Ok(Some(Ok(pending)))
             });
             match placed {
-                Ok(None) => return Ok(Placement::Waiting(deferred)),
+                Ok(None) => return Ok(Placement::Waiting(deferred.unsent_holds_no_buffer())),
                 // The slot was let go (waking those waiting for one) while this waits, at most
                 // a timeout, as a blocking READ does.
                 Ok(Some(Err(()))) => {
@@ -757,7 +784,7 @@ impl Channel {
                 Err(e) => {
                     self.count_failed_try(&mut deferred, lane, e)?;
                     if Instant::now() < deferred.until {
-                        return Ok(Placement::Paused(deferred));
+                        return Ok(Placement::Paused(deferred.unsent_holds_no_buffer()));
                     }
                 }
             }
@@ -766,13 +793,14 @@ impl Channel {
 
     /// A deferred call looks again at the connect it waited for: once that has ended without
     /// leaving the lane a connection (it failed, or the connection closed at once), that was
-    /// a failed try. A look before it ends (a spurious wake) counts nothing.
-    fn judge_connect_waited_for(&self, deferred: &mut Deferred<'_>, wait: ConnectWait) -> Result<()> {
+    /// a failed try. False while it has not ended (a spurious wake), counting nothing.
+    fn judge_connect_waited_for(&self, deferred: &mut Deferred<'_>, wait: ConnectWait) -> Result<bool> {
         let slot = &self.lanes[wait.lane];
-        if slot.connect_rounds.load(Ordering::Acquire) == wait.rounds_before
-            || slot.conn.read().as_ref().is_some_and(|c| !c.is_closed())
-        {
-            return Ok(());
+        if slot.connect_rounds.load(Ordering::Acquire) == wait.rounds_before {
+            return Ok(false);
+        }
+        if slot.conn.read().as_ref().is_some_and(|c| !c.is_closed()) {
+            return Ok(true);
         }
         // A connection that closed as soon as it opened counts as a failed connect: the retry
         // policy paces the next one the same way.
@@ -782,7 +810,8 @@ impl Channel {
             let source = std::io::Error::other("the connection closed as soon as it opened");
             TransportError::Connect { addr: slot.server, source }
         };
-        self.count_failed_try(deferred, wait.lane, e)
+        self.count_failed_try(deferred, wait.lane, e)?;
+        Ok(true)
     }
 
     /// One failed try of a deferred call, judged as [`Channel::place`] judges its own: the
@@ -807,8 +836,11 @@ impl Channel {
         struct WakeWaiters<'l>(&'l Lane);
         impl Drop for WakeWaiters<'_> {
             fn drop(&mut self) {
-                self.0.connect_rounds.fetch_add(1, Ordering::AcqRel);
-                let waiters = self.0.connect_waiters.lock().take();
+                let waiters = {
+                    let mut waiters = self.0.connect_waiters.lock();
+                    self.0.connect_rounds.fetch_add(1, Ordering::AcqRel);
+                    waiters.take()
+                };
                 for waker in waiters.into_iter().flatten() {
                     waker.wake();
                 }
@@ -1254,6 +1286,8 @@ impl Channel {
     /// for tearing down a mount whose server is gone (`umount -f`), even in hard mode.
     pub fn shut_down(&self) {
         self.shut_down.store(true, Ordering::Release);
+        // Futures waiting for a receive buffer look again, and see it.
+        self.buffers.wake_waiters();
         for lane in &self.lanes {
             if let Some(conn) = lane.conn.read().as_ref() {
                 conn.close();

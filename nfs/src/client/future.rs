@@ -27,12 +27,13 @@ enum State<'a> {
         inflight: InFlight<'a>,
         alarm_set_for: Option<Instant>,
     },
-    /// Not sent yet, or to be sent again: waiting for a free slot or a connect (which wake it),
-    /// or out a pause (after NFS3ERR_JUKEBOX or a failed try) that only the timer ends, so
-    /// the alarm follows the waker of the latest poll.
+    /// Not sent yet, or to be sent again: waiting for a free slot, a receive buffer or a
+    /// connect (which wake it), or out a pause (after NFS3ERR_JUKEBOX or a failed try) or to
+    /// the end of a wait for a buffer, which only the timer ends. The alarm set last, and for
+    /// which waker, so a poll sets another only for a new instant or waker.
     Deferred {
         deferred: Deferred<'a>,
-        alarm_for: Option<Waker>,
+        alarm: Option<(Instant, Waker)>,
     },
     Done,
 }
@@ -52,7 +53,7 @@ impl Exchange<'_> {
         loop {
             match std::mem::replace(&mut self.state, State::Done) {
                 State::Unsent(call) => {
-                    self.state = State::Deferred { deferred: channel.unsent(call), alarm_for: None };
+                    self.state = State::Deferred { deferred: channel.unsent(call), alarm: None };
                 }
                 State::Waiting { inflight, alarm_set_for } => {
                     let deadline = channel.deadline(&inflight);
@@ -85,18 +86,19 @@ impl Exchange<'_> {
                             Err(e) => return Poll::Ready(Err(e)),
                         },
                     };
-                    self.state = State::Deferred { deferred, alarm_for: None };
+                    self.state = State::Deferred { deferred, alarm: None };
                 }
-                State::Deferred { deferred, alarm_for } => {
+                State::Deferred { deferred, mut alarm } => {
+                    let mut wake_at = |at: Instant| match &alarm {
+                        Some((set_for, waker)) if *set_for == at && waker.will_wake(cx.waker()) => {}
+                        _ => {
+                            self.client.inner.timer.wake_at(at, cx.waker());
+                            alarm = Some((at, cx.waker().clone()));
+                        }
+                    };
                     if Instant::now() < deferred.until() {
-                        let alarm_for = match alarm_for {
-                            Some(waker) if waker.will_wake(cx.waker()) => waker,
-                            _ => {
-                                self.client.inner.timer.wake_at(deferred.until(), cx.waker());
-                                cx.waker().clone()
-                            }
-                        };
-                        self.state = State::Deferred { deferred, alarm_for: Some(alarm_for) };
+                        wake_at(deferred.until());
+                        self.state = State::Deferred { deferred, alarm };
                         return Poll::Pending;
                     }
                     // A caller-driven connection frees its slots (and a reply its buffer's
@@ -106,13 +108,7 @@ impl Exchange<'_> {
                     if caller_driven {
                         channel.drive();
                     }
-                    let look_again_at = |until: Instant| {
-                        let soon = Instant::now() + RTC_REPOLL;
-                        self.client
-                            .inner
-                            .timer
-                            .wake_at(if caller_driven { until.min(soon) } else { until }, cx.waker());
-                    };
+                    let soon = Instant::now() + RTC_REPOLL;
                     match channel.try_place(deferred, cx.waker()) {
                         Ok(Placement::Sent(inflight)) => {
                             self.state = State::Waiting { inflight, alarm_set_for: None }
@@ -120,23 +116,21 @@ impl Exchange<'_> {
                         Ok(Placement::Waiting(deferred)) => {
                             // A freed slot or the lane's connect wakes it.
                             if caller_driven {
-                                look_again_at(Instant::now() + RTC_REPOLL);
+                                wake_at(soon);
                             }
-                            self.state = State::Deferred { deferred, alarm_for: None };
+                            self.state = State::Deferred { deferred, alarm };
                             return Poll::Pending;
                         }
                         Ok(Placement::WaitingForBuffer(deferred, give_up_at)) => {
                             // A buffer coming back wakes it, or the timer when the wait is over.
-                            look_again_at(give_up_at);
-                            self.state = State::Deferred { deferred, alarm_for: None };
+                            wake_at(if caller_driven { give_up_at.min(soon) } else { give_up_at });
+                            self.state = State::Deferred { deferred, alarm };
                             return Poll::Pending;
                         }
                         // Round again: the timer is set for the end of the pause.
-                        Ok(Placement::Paused(deferred)) => {
-                            self.state = State::Deferred { deferred, alarm_for: None }
-                        }
+                        Ok(Placement::Paused(deferred)) => self.state = State::Deferred { deferred, alarm },
                         Ok(Placement::NeedsConnect(deferred, lane)) => {
-                            self.state = State::Deferred { deferred, alarm_for: None };
+                            self.state = State::Deferred { deferred, alarm };
                             self.client.connect_in_background(lane);
                             return Poll::Pending;
                         }
