@@ -17,3 +17,5 @@ pub mod net;
 pub mod poll;
 pub mod ring;
 mod stack_or_heap;
+#[cfg(test)]
+mod wake_count;

@@ -9,8 +9,8 @@ mod common;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use common::{pattern, server, url, vfs_scratch};
-use nfsx::proto::nfs3::{self, ReadArgs};
+use common::{pattern, server, url, vfs_scratch, Scratch};
+use nfsx::proto::nfs3::{self, FileHandle, ReadArgs};
 use nfsx::{Client, Error, OpenOptions};
 
 const MIB: usize = 1 << 20;
@@ -114,16 +114,28 @@ fn the_default_pool_never_holds_back_a_batch_that_fills_every_call_slot() {
     }
 }
 
+/// A scratch directory whose file "f" holds `len` bytes of pattern `seed`, and the directory
+/// mounted again with `options`.
+fn file_mounted_with(
+    test: &str,
+    len: usize,
+    seed: u64,
+    options: &str,
+) -> (Scratch, Client, FileHandle, Vec<u8>) {
+    let s = vfs_scratch(test);
+    let data = pattern(len, seed);
+    s.client.write_file("f", &data).unwrap();
+    let client = Client::mount(&url(&server().vfs_url, &s.name, options)).unwrap();
+    let fh = client.lookup("f").unwrap();
+    (s, client, fh, data)
+}
+
 /// `read_async` hands out views of the buffers its replies were received in, not copies: two
 /// held data views take both buffers of the pool, and the next READ is refused until they go.
 #[test]
 fn read_async_data_holds_its_receive_buffer_until_dropped() {
-    let s = vfs_scratch("backpressure-async");
-    let data = pattern(2 * MIB, 18);
-    s.client.write_file("f", &data).unwrap();
-    let client =
-        Client::mount(&url(&server().vfs_url, &s.name, "maxbuffers=2&rsize=1048576&timeo=10")).unwrap();
-    let fh = client.lookup("f").unwrap();
+    let (_s, client, fh, data) =
+        file_mounted_with("backpressure-async", 2 * MIB, 18, "maxbuffers=2&rsize=1048576&timeo=10");
     let read = |offset: usize| common::block_on(client.read_async(&fh, offset as u64, MIB as u32));
     let held = [read(0).unwrap().0, read(MIB).unwrap().0];
     assert!(held.concat() == data);
@@ -138,12 +150,8 @@ fn read_async_data_holds_its_receive_buffer_until_dropped() {
 /// rather than the later ones failing with ENOBUFS while the earlier ones wait.
 #[test]
 fn read_futures_waiting_for_a_slot_hold_no_receive_buffer() {
-    let s = vfs_scratch("backpressure-slots");
-    let data = pattern(4 * MIB, 19);
-    s.client.write_file("f", &data).unwrap();
     let options = "maxinflight=1&nconnect=1&maxbuffers=2&rsize=1048576&timeo=10";
-    let client = Client::mount(&url(&server().vfs_url, &s.name, options)).unwrap();
-    let fh = client.lookup("f").unwrap();
+    let (_s, client, fh, data) = file_mounted_with("backpressure-slots", 4 * MIB, 19, options);
     let read_and_check = |block: usize| {
         let read = client.read_async(&fh, (block * MIB) as u64, MIB as u32);
         let expected = &data[block * MIB..(block + 1) * MIB];
@@ -164,34 +172,21 @@ fn read_futures_waiting_for_a_slot_hold_no_receive_buffer() {
 #[test]
 fn a_read_future_waiting_for_a_buffer_ends_when_the_client_shuts_down() {
     use std::future::Future;
-    use std::sync::atomic::AtomicBool;
-    use std::sync::Arc;
-    use std::task::{Context, Poll, Wake, Waker};
-    struct Flag(AtomicBool);
-    impl Wake for Flag {
-        fn wake(self: Arc<Self>) {
-            self.0.store(true, Ordering::SeqCst);
-        }
-    }
-    let s = vfs_scratch("backpressure-shutdown");
-    let data = pattern(2 * MIB, 20);
-    s.client.write_file("f", &data).unwrap();
+    use std::task::{Context, Poll};
     // timeo 60 s: a wait ended by its timeout would show.
-    let client =
-        Client::mount(&url(&server().vfs_url, &s.name, "maxbuffers=2&rsize=1048576&timeo=600")).unwrap();
-    let fh = client.lookup("f").unwrap();
+    let (_s, client, fh, _data) =
+        file_mounted_with("backpressure-shutdown", 2 * MIB, 20, "maxbuffers=2&rsize=1048576&timeo=600");
     let read = |offset: usize| client.read_async(&fh, offset as u64, MIB as u32);
     let held = [common::block_on(read(0)).unwrap().0, common::block_on(read(MIB)).unwrap().0];
-    let woken = Arc::new(Flag(AtomicBool::new(false)));
-    let waker = Waker::from(Arc::clone(&woken));
+    let (woken, waker) = common::WakeCount::new();
     let mut cx = Context::from_waker(&waker);
     let mut third = Box::pin(read(0));
     let started = Instant::now();
     assert!(third.as_mut().poll(&mut cx).is_pending(), "both buffers are held");
     assert!(started.elapsed() < Duration::from_millis(500), "the poll waited {:?}", started.elapsed());
-    assert!(!woken.0.load(Ordering::SeqCst));
+    assert_eq!(woken.get(), 0);
     client.shut_down();
-    assert!(woken.0.load(Ordering::SeqCst), "shutting down woke the waiting future");
+    assert!(woken.get() > 0, "shutting down woke the waiting future");
     let outcome = third.as_mut().poll(&mut cx);
     assert!(matches!(outcome, Poll::Ready(Err(Error::ShutDown))), "{outcome:?}");
     drop(held);

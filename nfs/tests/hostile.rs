@@ -17,8 +17,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
 
-use common::block_on;
 use common::fake_server::{file_byte, Behaviour, FakeServer, MAX_MISBEHAVIOUR};
+use common::{block_on, WakeCount};
 use nfsx::proto::{nfs3, NFS_PROGRAM};
 use nfsx::rpc::RpcError;
 use nfsx::xdr::DecodeError;
@@ -425,30 +425,19 @@ fn a_call_resent_after_its_connection_broke_comes_from_the_same_port() {
     }
 }
 
-/// Counts the wakes of the futures a test polls by hand.
-struct WakeCount(AtomicUsize);
-
-impl std::task::Wake for WakeCount {
-    fn wake(self: std::sync::Arc<Self>) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
 /// A future whose connection has no free slot returns Pending at once, rather than holding its
 /// executor's thread until a slot frees, and is woken when one does.
 #[test]
 fn a_future_waits_for_a_free_slot_without_blocking_its_thread() {
     use std::future::Future;
-    use std::sync::Arc;
-    use std::task::{Context, Waker};
+    use std::task::Context;
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let server = FakeServer::start();
     let client =
         Client::mount(&server.url("timeo=50&maxinflight=1&nconnect=1")).expect("mounting the fake server");
     let root = client.root_handle();
     server.script(NFS_PROGRAM, 1, Behaviour::Silent);
-    let wakes = Arc::new(WakeCount(AtomicUsize::new(0)));
-    let waker = Waker::from(Arc::clone(&wakes));
+    let (wakes, waker) = WakeCount::new();
     let mut cx = Context::from_waker(&waker);
     let mut first = Box::pin(client.getattr_async(&root));
     assert!(first.as_mut().poll(&mut cx).is_pending(), "sent, never answered: it holds the one slot");
@@ -456,9 +445,9 @@ fn a_future_waits_for_a_free_slot_without_blocking_its_thread() {
     let started = Instant::now();
     assert!(second.as_mut().poll(&mut cx).is_pending());
     assert!(started.elapsed() < Duration::from_millis(500), "the poll waited {:?}", started.elapsed());
-    assert_eq!(wakes.0.load(Ordering::SeqCst), 0);
+    assert_eq!(wakes.get(), 0);
     drop(first);
-    assert!(wakes.0.load(Ordering::SeqCst) >= 1, "the freed slot woke the waiting future");
+    assert!(wakes.get() >= 1, "the freed slot woke the waiting future");
     assert!(second.as_mut().poll(&mut cx).is_pending(), "now sent, and not answered either");
     let deadline = Instant::now() + Duration::from_secs(5);
     while server.counters().scripted_calls.load(Ordering::Relaxed) < 2 {
@@ -474,16 +463,14 @@ fn a_future_waits_for_a_free_slot_without_blocking_its_thread() {
 #[test]
 fn a_future_rides_out_a_server_outage_without_blocking_its_thread() {
     use std::future::Future;
-    use std::sync::Arc;
-    use std::task::{Context, Poll, Waker};
+    use std::task::{Context, Poll};
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let server = FakeServer::start();
     let port = server.port();
     let client = Client::mount(&server.url("timeo=10&hard=1&nconnect=1")).expect("mounting the fake server");
     let root = client.root_handle();
     drop(server);
-    let wakes = Arc::new(WakeCount(AtomicUsize::new(0)));
-    let waker = Waker::from(Arc::clone(&wakes));
+    let (wakes, waker) = WakeCount::new();
     let mut cx = Context::from_waker(&waker);
     let mut getattr = Box::pin(client.getattr_async(&root));
     let outage = Duration::from_millis(1500);
@@ -507,7 +494,7 @@ fn a_future_rides_out_a_server_outage_without_blocking_its_thread() {
     assert!(started_at.elapsed() >= outage, "answered while the server was away");
     let _server = back_again.join().expect("restarting the fake server");
     assert!(longest_poll < Duration::from_millis(300), "a poll held its thread for {longest_poll:?}");
-    assert!(wakes.0.load(Ordering::SeqCst) > 0, "connect threads and the timer wake the future");
+    assert!(wakes.get() > 0, "connect threads and the timer wake the future");
 }
 
 /// A soft future against a server that closes every connection as soon as it opens fails

