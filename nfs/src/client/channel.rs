@@ -321,6 +321,22 @@ impl Deferred<'_> {
         self.until
     }
 
+    /// A call about to go out for the first time, now.
+    fn fresh(call: Call<'_>) -> Deferred<'_> {
+        Deferred {
+            call,
+            sent_at: None,
+            attempts: 0,
+            jukeboxes: 0,
+            resent: false,
+            steer: Steer::Any,
+            renew_xid: false,
+            until: Instant::now(),
+            awaits_connect: None,
+            awaits_buffer_since: None,
+        }
+    }
+
     /// A call waiting to be sent lets go of any receive buffer it reserved for an earlier try:
     /// it reserves one again once it has its slot, so calls that wait never keep the buffers
     /// from those being answered.
@@ -656,18 +672,7 @@ impl Channel {
     /// [`Channel::try_place`].
     pub fn unsent<'a>(&self, call: Call<'a>) -> Deferred<'a> {
         self.stats.calls.fetch_add(1, Ordering::Relaxed);
-        Deferred {
-            call,
-            sent_at: None,
-            attempts: 0,
-            jukeboxes: 0,
-            resent: false,
-            steer: Steer::Any,
-            renew_xid: false,
-            until: Instant::now(),
-            awaits_connect: None,
-            awaits_buffer_since: None,
-        }
+        Deferred::fresh(call)
     }
 
     /// Sends a deferred call without blocking on anything but the send itself: where every
@@ -731,64 +736,65 @@ impl Channel {
                 });
             };
             let replies_before = conn.stats().replies.load(Ordering::Relaxed);
-            let placed = conn.try_register_or_wake(deferred.call.xid, waker).and_then(|pending| {
-                let Some(pending) = pending else { return Ok(None) };
+            let failure = 'send: {
+                let pending = match conn.try_register_or_wake(deferred.call.xid, waker) {
+                    Ok(Some(pending)) => pending,
+                    Ok(None) => return Ok(Placement::Waiting(deferred.unsent_holds_no_buffer())),
+                    Err(e) => break 'send e,
+                };
                 // Only a call that has its slot holds a receive buffer: those waiting for one
                 // must not keep the buffers from the calls being answered.
                 let call = &mut deferred.call;
                 if call.needs_receive_buffer && call.receive_buffer.is_none() {
                     call.receive_buffer = self.buffers.try_reserve_or_wake(waker);
                     if call.receive_buffer.is_none() {
-                        return Ok(Some(Err(())));
+                        // Letting the slot go wakes those waiting for one.
+                        drop(pending);
+                        return self.wait_for_buffer(deferred);
                     }
                 }
                 let call = &deferred.call;
                 if let Some(zone) = &call.landing {
                     pending.lend_landing(zone.clone());
                 }
-                self.send_parts(&conn, &call.parts(), 1, call.carries_data())?;
-                Ok(Some(Ok(pending)))
-            });
-            match placed {
-                Ok(None) => return Ok(Placement::Waiting(deferred.unsent_holds_no_buffer())),
-                // The slot was let go (waking those waiting for one) while this waits, at most
-                // a timeout, as a blocking READ does.
-                Ok(Some(Err(()))) => {
-                    let now = Instant::now();
-                    let since = *deferred.awaits_buffer_since.get_or_insert_with(|| {
-                        self.stats.receive_buffers_busy.fetch_add(1, Ordering::Relaxed);
-                        now
-                    });
-                    let give_up_at = since + self.retry.timeout;
-                    if now >= give_up_at {
-                        return Err(Error::ReceiveBuffersBusy { limit: self.buffers.limit() });
-                    }
-                    return Ok(Placement::WaitingForBuffer(deferred, give_up_at));
+                if let Err(e) = self.send_parts(&conn, &call.parts(), 1, call.carries_data()) {
+                    break 'send e;
                 }
-                Ok(Some(Ok(pending))) => {
-                    let Deferred { call, sent_at, attempts, jukeboxes, resent, .. } = deferred;
-                    let now = Instant::now();
-                    return Ok(Placement::Sent(InFlight {
-                        call,
-                        sent_at: sent_at.unwrap_or(now),
-                        attempt_sent_at: now,
-                        lane,
-                        conn,
-                        pending,
-                        attempts,
-                        resent,
-                        jukeboxes,
-                        replies_before,
-                    }));
-                }
-                Err(e) => {
-                    self.count_failed_try(&mut deferred, lane, e)?;
-                    if Instant::now() < deferred.until {
-                        return Ok(Placement::Paused(deferred.unsent_holds_no_buffer()));
-                    }
-                }
+                let Deferred { call, sent_at, attempts, jukeboxes, resent, .. } = deferred;
+                let now = Instant::now();
+                return Ok(Placement::Sent(InFlight {
+                    call,
+                    sent_at: sent_at.unwrap_or(now),
+                    attempt_sent_at: now,
+                    lane,
+                    conn,
+                    pending,
+                    attempts,
+                    resent,
+                    jukeboxes,
+                    replies_before,
+                }));
+            };
+            self.count_failed_try(&mut deferred, lane, failure)?;
+            if Instant::now() < deferred.until {
+                return Ok(Placement::Paused(deferred.unsent_holds_no_buffer()));
             }
         }
+    }
+
+    /// A call refused a receive buffer waits for one to come back, at most a timeout from the
+    /// first refusal, as a blocking READ does; then ENOBUFS.
+    fn wait_for_buffer<'a>(&self, mut deferred: Deferred<'a>) -> Result<Placement<'a>> {
+        let now = Instant::now();
+        let since = *deferred.awaits_buffer_since.get_or_insert_with(|| {
+            self.stats.receive_buffers_busy.fetch_add(1, Ordering::Relaxed);
+            now
+        });
+        let give_up_at = since + self.retry.timeout;
+        if now >= give_up_at {
+            return Err(Error::ReceiveBuffersBusy { limit: self.buffers.limit() });
+        }
+        Ok(Placement::WaitingForBuffer(deferred, give_up_at))
     }
 
     /// A deferred call looks again at the connect it waited for: once that has ended without
@@ -814,18 +820,24 @@ impl Channel {
         Ok(true)
     }
 
-    /// One failed try of a deferred call, judged as [`Channel::place`] judges its own: the
-    /// error once the retry policy gives up, else the call steers clear of the lane and waits
-    /// out the pause the policy asks for.
+    /// One failed try of a deferred call: the error once the retry policy gives up, else the
+    /// call steers clear of the lane and waits out the pause the policy asks for.
     fn count_failed_try(&self, deferred: &mut Deferred<'_>, lane: usize, e: TransportError) -> Result<()> {
-        deferred.attempts += 1;
-        if matches!(e, TransportError::Connect { .. }) && self.paths.len() > 1 {
-            self.path_failed(lane);
-        }
-        let pause = self.pause_before_next_try(e, deferred.attempts)?;
+        let pause = self.judge_failed_try(&mut deferred.attempts, lane, e)?;
         deferred.steer = Steer::Avoid(lane);
         deferred.until = Instant::now() + pause;
         Ok(())
+    }
+
+    /// Counts a failed try on `lane` in `attempts`: the error once the retry policy gives up,
+    /// else the pause before the next. A failed connect takes its path out where there are
+    /// others.
+    fn judge_failed_try(&self, attempts: &mut u32, lane: usize, e: TransportError) -> Result<Duration> {
+        *attempts += 1;
+        if matches!(e, TransportError::Connect { .. }) && self.paths.len() > 1 {
+            self.path_failed(lane);
+        }
+        self.pause_before_next_try(e, *attempts)
     }
 
     /// Connects `lane` (blocking, on a thread that may) and wakes the callers that waited for
@@ -921,11 +933,7 @@ impl Channel {
                     });
                 }
                 Err(e) => {
-                    attempts += 1;
-                    if matches!(e, TransportError::Connect { .. }) && self.paths.len() > 1 {
-                        self.path_failed(lane);
-                    }
-                    self.give_up_or_pause(e, attempts)?;
+                    std::thread::sleep(self.judge_failed_try(&mut attempts, lane, e)?);
                     steer = Steer::Avoid(lane);
                 }
             }
@@ -1126,16 +1134,13 @@ impl Channel {
         // from the same source port if it broke), where the server's duplicate request cache
         // can recognise it: a non-idempotent call is not carried out twice.
         Ok(Deferred {
-            call,
             sent_at: Some(sent_at),
             attempts: attempts + 1,
             jukeboxes,
             resent: true,
             steer: Steer::Stay(lane),
-            renew_xid: false,
             until: Instant::now() + pause,
-            awaits_connect: None,
-            awaits_buffer_since: None,
+            ..Deferred::fresh(call)
         })
     }
 
@@ -1171,16 +1176,13 @@ impl Channel {
         self.stats.jukebox_retries.fetch_add(1, Ordering::Relaxed);
         let pause = JUKEBOX_FIRST_PAUSE.saturating_mul(1 << jukeboxes.min(5)).min(JUKEBOX_MAX_PAUSE);
         Deferred {
-            call,
             sent_at: Some(sent_at),
             attempts,
             jukeboxes: jukeboxes + 1,
             resent,
-            steer: Steer::Any,
             renew_xid: true,
             until: Instant::now() + pause,
-            awaits_connect: None,
-            awaits_buffer_since: None,
+            ..Deferred::fresh(call)
         }
     }
 
@@ -1297,11 +1299,6 @@ impl Channel {
 
     pub fn is_shut_down(&self) -> bool {
         self.shut_down.load(Ordering::Acquire)
-    }
-
-    fn give_up_or_pause(&self, e: TransportError, attempts: u32) -> Result<()> {
-        std::thread::sleep(self.pause_before_next_try(e, attempts)?);
-        Ok(())
     }
 
     /// After a failed try: the error once the retry policy gives up, else how long to wait
