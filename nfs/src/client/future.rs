@@ -25,17 +25,33 @@ enum State<'a> {
     Unsent(Call<'a>),
     Waiting {
         inflight: InFlight<'a>,
-        alarm_set_for: Option<Instant>,
+        alarm: Alarm,
     },
     /// Not sent yet, or to be sent again: waiting for a free slot, a receive buffer or a
     /// connect (which wake it), or out a pause (after NFS3ERR_JUKEBOX or a failed try) or to
-    /// the end of a wait for a buffer, which only the timer ends. The alarm set last, and for
-    /// which waker, so a poll sets another only for a new instant or waker.
+    /// the end of a wait for a buffer, which only the timer ends.
     Deferred {
         deferred: Deferred<'a>,
-        alarm: Option<(Instant, Waker)>,
+        alarm: Alarm,
     },
     Done,
+}
+
+/// The timer alarm a future set last, and for which waker: a poll sets another only for a
+/// new instant or waker, so repeated polls do not fill the timer.
+#[derive(Default)]
+struct Alarm(Option<(Instant, Waker)>);
+
+impl Alarm {
+    fn set(&mut self, client: &Client, at: Instant, cx: &Context<'_>) {
+        match &self.0 {
+            Some((set_for, waker)) if *set_for == at && waker.will_wake(cx.waker()) => {}
+            _ => {
+                client.inner.timer.wake_at(at, cx.waker());
+                self.0 = Some((at, cx.waker().clone()));
+            }
+        }
+    }
 }
 
 /// A call on its way: sent when first polled, re-sent on timeouts and broken connections,
@@ -53,9 +69,9 @@ impl Exchange<'_> {
         loop {
             match std::mem::replace(&mut self.state, State::Done) {
                 State::Unsent(call) => {
-                    self.state = State::Deferred { deferred: channel.unsent(call), alarm: None };
+                    self.state = State::Deferred { deferred: channel.unsent(call), alarm: Alarm::default() };
                 }
-                State::Waiting { inflight, alarm_set_for } => {
+                State::Waiting { inflight, mut alarm } => {
                     let deadline = channel.deadline(&inflight);
                     if channel.caller_driven() {
                         // No reader thread: read whatever has arrived before looking.
@@ -64,13 +80,12 @@ impl Exchange<'_> {
                     let outcome = match inflight.poll_reply(cx) {
                         Poll::Ready(outcome) => outcome,
                         Poll::Pending if Instant::now() < deadline => {
-                            if channel.caller_driven() {
-                                // Nobody else reads the socket: look again shortly.
-                                self.client.inner.timer.wake_at(Instant::now() + RTC_REPOLL, cx.waker());
-                            } else if alarm_set_for != Some(deadline) {
-                                self.client.inner.timer.wake_at(deadline, cx.waker());
-                            }
-                            self.state = State::Waiting { inflight, alarm_set_for: Some(deadline) };
+                            // Without a reader thread nobody else reads the socket: look again
+                            // shortly.
+                            let at =
+                                if channel.caller_driven() { Instant::now() + RTC_REPOLL } else { deadline };
+                            alarm.set(&self.client, at, cx);
+                            self.state = State::Waiting { inflight, alarm };
                             return Poll::Pending;
                         }
                         Poll::Pending => Err(TransportError::TimedOut {
@@ -86,18 +101,11 @@ impl Exchange<'_> {
                             Err(e) => return Poll::Ready(Err(e)),
                         },
                     };
-                    self.state = State::Deferred { deferred, alarm: None };
+                    self.state = State::Deferred { deferred, alarm: Alarm::default() };
                 }
                 State::Deferred { deferred, mut alarm } => {
-                    let mut wake_at = |at: Instant| match &alarm {
-                        Some((set_for, waker)) if *set_for == at && waker.will_wake(cx.waker()) => {}
-                        _ => {
-                            self.client.inner.timer.wake_at(at, cx.waker());
-                            alarm = Some((at, cx.waker().clone()));
-                        }
-                    };
                     if Instant::now() < deferred.until() {
-                        wake_at(deferred.until());
+                        alarm.set(&self.client, deferred.until(), cx);
                         self.state = State::Deferred { deferred, alarm };
                         return Poll::Pending;
                     }
@@ -111,19 +119,20 @@ impl Exchange<'_> {
                     let soon = Instant::now() + RTC_REPOLL;
                     match channel.try_place(deferred, cx.waker()) {
                         Ok(Placement::Sent(inflight)) => {
-                            self.state = State::Waiting { inflight, alarm_set_for: None }
+                            self.state = State::Waiting { inflight, alarm: Alarm::default() }
                         }
                         Ok(Placement::Waiting(deferred)) => {
                             // A freed slot or the lane's connect wakes it.
                             if caller_driven {
-                                wake_at(soon);
+                                alarm.set(&self.client, soon, cx);
                             }
                             self.state = State::Deferred { deferred, alarm };
                             return Poll::Pending;
                         }
                         Ok(Placement::WaitingForBuffer(deferred, give_up_at)) => {
                             // A buffer coming back wakes it, or the timer when the wait is over.
-                            wake_at(if caller_driven { give_up_at.min(soon) } else { give_up_at });
+                            let at = if caller_driven { give_up_at.min(soon) } else { give_up_at };
+                            alarm.set(&self.client, at, cx);
                             self.state = State::Deferred { deferred, alarm };
                             return Poll::Pending;
                         }
