@@ -143,12 +143,19 @@ impl Shared {
         }
     }
 
-    /// Marks the connection closed for `reason`, without failing its requests yet: new ones
-    /// are refused, and whoever fails them later (this caller, or a receive side woken by what
-    /// this caller does next) fails them with the first reason given.
-    fn mark_closed(&self, reason: String) {
+    /// Ends the connection for `reason` through `socket` (either handle of it): marks it closed,
+    /// so new requests are refused and every request fails with the first reason given even
+    /// if a receive side woken by the reset fails them first; resets it
+    /// ([`super::socket::abort`]), which ends a read outstanding on the socket (a blocked
+    /// reader thread, an io_uring RECV) and, since it needs no lock, a send blocked under the
+    /// writer's; then fails every request in flight. In that order: a caller woken by the
+    /// failure reconnects at once, from the same source port, which the old connection must
+    /// have let go by then.
+    fn abort_and_fail(&self, socket: &TcpStream, reason: String) {
         self.closed.store(true, Ordering::Release);
-        self.close_reason.lock().get_or_insert(reason);
+        self.close_reason.lock().get_or_insert_with(|| reason.clone());
+        super::socket::abort(socket);
+        self.fail_all(reason);
     }
 
     fn fail_all(&self, reason: String) {
@@ -385,12 +392,10 @@ impl Receiver {
         self.shared.closed.load(Ordering::Acquire)
     }
 
-    /// Fails every request in flight with `reason` (unless the connection already failed) and
-    /// shuts the socket down.
+    /// Resets the connection and fails every request in flight with `reason` (unless the
+    /// connection already failed): [`Shared::abort_and_fail`].
     pub(crate) fn stop(&self, reason: &str) {
-        self.shared.mark_closed(reason.to_string());
-        super::socket::abort(&self.stream);
-        self.shared.fail_all(reason.to_string());
+        self.shared.abort_and_fail(&self.stream, reason.to_string());
     }
 
     /// Accounts for one read of at most `wanted` bytes into [`Receiver::target`] that returned
@@ -848,15 +853,10 @@ impl Connection {
         Err(self.shared.closed_error())
     }
 
-    /// Resets the connection ([`super::socket::abort`]), which ends a read outstanding on the
-    /// socket (a blocked reader thread, an io_uring RECV) and, since it needs no lock, a send
-    /// blocked under the writer's; then fails every request in flight with `reason`. In that
-    /// order: a caller woken by the failure reconnects at once, from the same source port,
-    /// which the old connection must have let go by then.
+    /// Resets the connection and fails every request in flight with `reason`
+    /// ([`Shared::abort_and_fail`]), without the writer's lock.
     fn fail(&self, reason: String) {
-        self.shared.mark_closed(reason.clone());
-        super::socket::abort(&self.unlocked);
-        self.shared.fail_all(reason);
+        self.shared.abort_and_fail(&self.unlocked, reason);
     }
 
     /// Tells the loop that requests wait in the outbox; a loop that cannot be told fails the
