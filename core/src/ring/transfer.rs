@@ -102,18 +102,19 @@ pub fn measure_send(op: SendOp, message_len: usize, total: u64) -> io::Result<Tr
     });
     let mut buffer = MmapMut::map_anon(message_len)?;
     buffer.fill(0x5a);
-    let mut ring = IoUring::new(8)?;
+    // write(2) needs no ring, so it is measured where io_uring is blocked too.
+    let mut ring = if op == SendOp::Write { None } else { Some(IoUring::new(8)?) };
     let fixed = op == SendOp::SendZcFixed;
-    if fixed {
-        register(&ring, &mut buffer)?;
+    if let (Some(ring), true) = (&ring, fixed) {
+        register(ring, &mut buffer)?;
     }
     let messages = total.div_ceil(message_len as u64);
     let cpu_before = process_cpu();
     let started = Instant::now();
     for _ in 0..messages {
-        match op {
-            SendOp::Write => ours.write_all(&buffer)?,
-            SendOp::Send | SendOp::SendZc | SendOp::SendZcFixed => {
+        match &mut ring {
+            None => ours.write_all(&buffer)?,
+            Some(ring) => {
                 let mut sent = 0;
                 while sent < buffer.len() {
                     let rest = &buffer[sent..];
@@ -128,7 +129,7 @@ pub fn measure_send(op: SendOp, message_len: usize, total: u64) -> io::Result<Tr
                     // SAFETY: `buffer` (registered with this ring when `fixed`) outlives the
                     // operation: `complete` returns only once the kernel has reported the send
                     // and, for SEND_ZC, that it is done with the pages.
-                    sent += unsafe { complete(&mut ring, &entry, op != SendOp::Send) }?;
+                    sent += unsafe { complete(ring, &entry, op != SendOp::Send) }?;
                 }
             }
         }
@@ -155,18 +156,18 @@ pub fn measure_recv(op: RecvOp, message_len: usize, total: u64) -> io::Result<Tr
         Ok::<Duration, io::Error>(thread_cpu().saturating_sub(started))
     });
     let mut buffer = MmapMut::map_anon(message_len)?;
-    let mut ring = IoUring::new(8)?;
-    match op {
-        RecvOp::ReadFixed => register(&ring, &mut buffer)?,
-        RecvOp::RecvFixedFile => ring.submitter().register_files(&[ours.as_raw_fd()])?,
+    // read(2) needs no ring, so it is measured where io_uring is blocked too.
+    let mut ring = if op == RecvOp::Read { None } else { Some(IoUring::new(8)?) };
+    match (op, &ring) {
+        (RecvOp::ReadFixed, Some(ring)) => register(ring, &mut buffer)?,
+        (RecvOp::RecvFixedFile, Some(ring)) => ring.submitter().register_files(&[ours.as_raw_fd()])?,
         _ => {}
     }
     let cpu_before = process_cpu();
     let started = Instant::now();
-    let received = if op == RecvOp::RecvMultishot {
-        receive_multishot(&mut ring, &ours, &mut buffer, messages)?
-    } else {
-        receive_one_by_one(op, &mut ring, &mut ours, &mut buffer, messages)?
+    let received = match (op, ring.as_mut()) {
+        (RecvOp::RecvMultishot, Some(ring)) => receive_multishot(ring, &ours, &mut buffer, messages)?,
+        (_, ring) => receive_one_by_one(op, ring, &mut ours, &mut buffer, messages)?,
     };
     let elapsed = started.elapsed();
     let cpu = process_cpu().saturating_sub(cpu_before);
@@ -174,10 +175,10 @@ pub fn measure_recv(op: RecvOp, message_len: usize, total: u64) -> io::Result<Tr
     Ok(TransferCost { bytes: received, elapsed, cpu: cpu.saturating_sub(peer_cpu) })
 }
 
-/// Fills `buffer` `messages` times, each read or RECV into the rest of it.
+/// Fills `buffer` `messages` times, each read(2) (without a ring) or `op` into the rest of it.
 fn receive_one_by_one(
     op: RecvOp,
-    ring: &mut IoUring,
+    mut ring: Option<&mut IoUring>,
     ours: &mut TcpStream,
     buffer: &mut MmapMut,
     messages: u64,
@@ -187,9 +188,9 @@ fn receive_one_by_one(
         let mut filled = 0;
         while filled < buffer.len() {
             let rest = &mut buffer[filled..];
-            let got = match op {
-                RecvOp::Read => ours.read(rest)?,
-                RecvOp::Recv | RecvOp::ReadFixed | RecvOp::RecvFixedFile | RecvOp::RecvMultishot => {
+            let got = match ring.as_deref_mut() {
+                None => ours.read(rest)?,
+                Some(ring) => {
                     let fd = types::Fd(ours.as_raw_fd());
                     let len = rest.len().min(u32::MAX as usize) as u32;
                     let entry = match op {
