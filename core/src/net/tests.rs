@@ -11,11 +11,19 @@ use super::{Connection, Framer, Replies, SocketOptions, TransportError};
 pub(crate) struct LengthKeyFramer {
     scratch: Vec<u8>,
     buf: Vec<u8>,
+    /// Longer frames break the framing.
+    max_len: usize,
 }
 
 impl Default for LengthKeyFramer {
     fn default() -> Self {
-        LengthKeyFramer { scratch: vec![0; 4096], buf: Vec::new() }
+        LengthKeyFramer::with_max_len(1024)
+    }
+}
+
+impl LengthKeyFramer {
+    fn with_max_len(max_len: usize) -> Self {
+        LengthKeyFramer { scratch: vec![0; 4096], buf: Vec::new(), max_len }
     }
 }
 
@@ -28,7 +36,7 @@ impl Framer for LengthKeyFramer {
         self.buf.extend_from_slice(&self.scratch[..n]);
         while self.buf.len() >= 8 {
             let len = u32::from_be_bytes(self.buf[..4].try_into().unwrap()) as usize;
-            if len > 1024 {
+            if len > self.max_len {
                 return Err(format!("frame of {len} bytes"));
             }
             if self.buf.len() < 8 + len {
@@ -236,6 +244,39 @@ fn a_caller_driven_connection_reads_only_when_driven() {
     assert!(conn.drive());
     assert_eq!(first.try_reply().unwrap().unwrap(), &b"one"[..]);
     assert_eq!(second.try_reply().unwrap().unwrap(), &b"two"[..]);
+}
+
+#[test]
+fn a_driving_caller_waits_for_several_large_replies_at_once() {
+    use super::ReceiveMode;
+    const REPLIES: u32 = 64;
+    const REPLY_LEN: usize = 256 * 1024;
+    let addr = server(|mut s| {
+        let body = vec![7u8; REPLY_LEN];
+        for _ in 0..REPLIES {
+            let (key, _) = read_frame(&mut s);
+            s.write_all(&frame(key, &body)).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    });
+    let framer = LengthKeyFramer::with_max_len(REPLY_LEN);
+    let conn = Connection::connect_with(addr, &options(), 8, framer, ReceiveMode::Caller).unwrap();
+    for key in 0..REPLIES {
+        let pending = send(&conn, key, b"read");
+        let deadline = soon();
+        while pending.try_reply().is_none() {
+            assert!(Instant::now() < deadline, "reply {key} never came");
+            conn.drive();
+            crate::poll::wait_readable(&[conn.raw_fd()], &mut [false], Duration::from_millis(10)).unwrap();
+        }
+    }
+    conn.wake_after_replies(4);
+    // The size of the replies of late rises slowly toward theirs: past one reply's size is
+    // enough to show the mark is no longer held to a fraction of one large reply.
+    let low_water = conn.receive_low_water().unwrap();
+    assert!(low_water > REPLY_LEN, "woken after {low_water} bytes: no more than one reply of {REPLY_LEN}");
+    conn.wake_after_replies(1);
+    assert_eq!(conn.receive_low_water(), Some(1));
 }
 
 #[test]
