@@ -8,10 +8,12 @@
 
 use std::time::Duration;
 
+use nfsx_core::ring::transfer::{measure_recv, measure_send, RecvOp, SendOp};
 use serde_json::json;
 
 use crate::child;
 use crate::cli::{CompareOpts, Opts, Peer, Workload};
+use crate::kernel_io::memcpy_from_memory_us_per_mib;
 use crate::nfs3_driver;
 use crate::plot;
 use crate::report;
@@ -53,6 +55,8 @@ struct Run {
     libnfs: Vec<PhaseResult>,
     nfs3_client: Option<Vec<PhaseResult>>,
     nfsx: Vec<PhaseResult>,
+    /// This run's yardsticks, where they were measured.
+    yardsticks: Option<Yardsticks>,
 }
 
 impl Run {
@@ -68,7 +72,67 @@ struct Runs {
     nfs3_client_skipped: Option<String>,
 }
 
-fn run_all(workload: Workload, o: &Opts, runs: u32, with_nfs3_client: bool) -> Result<Runs, String> {
+/// The kernel call that moves an io workload's bytes on its own: read(2) for reads, write(2)
+/// for writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BareCall {
+    Read,
+    Write,
+}
+
+impl BareCall {
+    fn of(workload: Workload, o: &Opts) -> Option<BareCall> {
+        match workload {
+            Workload::Io if o.rw.is_read() => Some(BareCall::Read),
+            Workload::Io => Some(BareCall::Write),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            BareCall::Read => "read(2)",
+            BareCall::Write => "write(2)",
+        }
+    }
+}
+
+/// What moving an io workload's bytes costs without NFS or a server, measured in every run
+/// beside the clients so that drift hits all alike: the bare kernel call, one --bs block at a
+/// time through a loopback TCP connection whose peer thread keeps up, and a memcpy of the same
+/// bytes from memory. Yardsticks, not floors: a client that takes whole replies at a time
+/// can spend less than a read(2) that takes the data as it trickles in.
+#[derive(Debug, Clone, Copy)]
+struct Yardsticks {
+    call_us_per_mib: f64,
+    memcpy_us_per_mib: f64,
+}
+
+impl Yardsticks {
+    fn measure(call: BareCall, o: &Opts) -> Result<Yardsticks, String> {
+        let message = usize::try_from(o.bs).map_err(|_| format!("--bs {} is too large", o.bs))?;
+        let cost = match call {
+            BareCall::Read => measure_recv(RecvOp::Read, message, YARDSTICK_BYTES),
+            BareCall::Write => measure_send(SendOp::Write, message, YARDSTICK_BYTES),
+        }
+        .map_err(|e| format!("{}: {e}", call.name()))?;
+        Ok(Yardsticks {
+            call_us_per_mib: cost.cpu_us_per_mib(),
+            memcpy_us_per_mib: memcpy_from_memory_us_per_mib(message, YARDSTICK_BYTES),
+        })
+    }
+}
+
+/// Bytes each yardstick moves per run: enough for the CPU clocks, little beside the clients' runs.
+const YARDSTICK_BYTES: u64 = 1 << 30;
+
+fn run_all(
+    workload: Workload,
+    o: &Opts,
+    runs: u32,
+    with_nfs3_client: bool,
+    yardsticks: Option<BareCall>,
+) -> Result<Runs, String> {
     let timeout = Duration::from_secs_f64(o.timeout_s());
     let params = workloads::parameters(workload, o);
     let env = stats::environment(&o.url, o.server_pid);
@@ -122,7 +186,12 @@ fn run_all(workload: Workload, o: &Opts, runs: u32, with_nfs3_client: bool) -> R
             }
         }
         let nfsx = child::run(child::nfsx_command(workload, o)?, "nfsx", timeout)?;
-        out.push(Run { libnfs, nfs3_client, nfsx });
+        let yardsticks = yardsticks.and_then(|call| {
+            Yardsticks::measure(call, o)
+                .map_err(|why| eprintln!("nfsx-bench: yardsticks left out of run {run}: {why}"))
+                .ok()
+        });
+        out.push(Run { libnfs, nfs3_client, nfsx, yardsticks });
     }
     Ok(Runs { runs: out, nfs3_client_skipped: skipped })
 }
@@ -193,6 +262,73 @@ fn summarize(runs: &Runs) -> Vec<Row> {
         }
     }
     out
+}
+
+/// The yardsticks over all runs, and each client's CPU per MiB in the main phase over them.
+struct YardstickSummary {
+    call: BareCall,
+    phase: &'static str,
+    runs: usize,
+    /// Medians of the bare call's and the memcpy's CPU per MiB.
+    call_us_per_mib: f64,
+    memcpy_us_per_mib: f64,
+    /// libnfs's then nfsx's CPU per MiB over the bare call, then over the memcpy, per run:
+    /// median, min, max.
+    ratios: [[[f64; 3]; 2]; 2],
+}
+
+fn summarize_yardsticks(runs: &Runs, call: BareCall, phase: &'static str) -> Option<YardstickSummary> {
+    let measured: Vec<(&Run, Yardsticks)> =
+        runs.runs.iter().filter_map(|run| run.yardsticks.map(|y| (run, y))).collect();
+    if measured.is_empty() {
+        return None;
+    }
+    let cpu = |phases: &[PhaseResult]| {
+        phases.iter().find(|r| r.phase == phase).and_then(PhaseResult::cpu_us_per_mib)
+    };
+    let over = |client: fn(&Run) -> &[PhaseResult], stick: fn(&Yardsticks) -> f64| {
+        let mut v: Vec<f64> =
+            measured.iter().filter_map(|(run, y)| cpu(client(run)).map(|c| c / stick(y))).collect();
+        let (lo, hi) = spread(&v);
+        [median(&mut v), lo, hi]
+    };
+    let libnfs: fn(&Run) -> &[PhaseResult] = |run| &run.libnfs;
+    let nfsx: fn(&Run) -> &[PhaseResult] = |run| &run.nfsx;
+    let bare: fn(&Yardsticks) -> f64 = |y| y.call_us_per_mib;
+    let memcpy: fn(&Yardsticks) -> f64 = |y| y.memcpy_us_per_mib;
+    let mut calls: Vec<f64> = measured.iter().map(|(_, y)| bare(y)).collect();
+    let mut memcpys: Vec<f64> = measured.iter().map(|(_, y)| memcpy(y)).collect();
+    Some(YardstickSummary {
+        call,
+        phase,
+        runs: measured.len(),
+        call_us_per_mib: median(&mut calls),
+        memcpy_us_per_mib: median(&mut memcpys),
+        ratios: [[over(libnfs, bare), over(libnfs, memcpy)], [over(nfsx, bare), over(nfsx, memcpy)]],
+    })
+}
+
+fn yardstick_lines(y: &YardstickSummary, bs: u64) -> String {
+    let cell = |[m, lo, hi]: [f64; 3]| format!("{} ({}..{})", fmt_ratio(m), fmt_ratio(lo), fmt_ratio(hi));
+    let mut rows = vec![vec![
+        "client".to_string(),
+        format!("cpu us/MiB / {}", y.call.name()),
+        "cpu us/MiB / memcpy".to_string(),
+    ]];
+    for (client, [over_call, over_memcpy]) in ["libnfs", "nfsx"].into_iter().zip(y.ratios) {
+        rows.push(vec![client.to_string(), cell(over_call), cell(over_memcpy)]);
+    }
+    format!(
+        "yardsticks, medians of {} runs (no NFS, no server): {} of {bs} B at a time through a loopback \
+         socket whose peer thread keeps up, {:.0} us/MiB; a memcpy of the same bytes from memory, {:.0} us/MiB\n\
+         the {} phase's client cpu over them, median (spread):\n{}",
+        y.runs,
+        y.call.name(),
+        y.call_us_per_mib,
+        y.memcpy_us_per_mib,
+        y.phase,
+        report::render(&rows)
+    )
 }
 
 fn fmt(x: f64) -> String {
@@ -272,8 +408,10 @@ pub fn compare(c: &CompareOpts) -> Result<(), String> {
         return Err("--plot needs --sweep (e.g. --sweep qd=1,4,16,64)".into());
     }
     let with = c.with.contains(&Peer::Nfs3Client);
-    let runs = run_all(c.workload, &c.opts, c.runs, with)?;
+    let bare_call = BareCall::of(c.workload, &c.opts);
+    let runs = run_all(c.workload, &c.opts, c.runs, with, bare_call)?;
     let summary = summarize(&runs);
+    let yardsticks = bare_call.and_then(|call| summarize_yardsticks(&runs, call, main_phase(c)));
     if c.opts.json {
         for (i, run) in runs.runs.iter().enumerate() {
             for r in run.all() {
@@ -297,6 +435,17 @@ pub fn compare(c: &CompareOpts) -> Result<(), String> {
                 v["nfs3_client_skipped"] = json!(runs.nfs3_client_skipped);
             }
             println!("{v}");
+        }
+        if let Some(y) = &yardsticks {
+            let [[libnfs_call, libnfs_memcpy], [nfsx_call, nfsx_memcpy]] = y.ratios;
+            println!(
+                "{}",
+                json!({"compare": c.workload.name(), "phase": y.phase, "metric": "yardsticks",
+                       "call": y.call.name(), "call_us_per_mib": y.call_us_per_mib,
+                       "memcpy_us_per_mib": y.memcpy_us_per_mib,
+                       "libnfs_over_call": libnfs_call, "libnfs_over_memcpy": libnfs_memcpy,
+                       "nfsx_over_call": nfsx_call, "nfsx_over_memcpy": nfsx_memcpy, "runs": y.runs})
+            );
         }
     } else {
         let all: Vec<PhaseResult> = runs.runs.iter().flat_map(Run::all).cloned().collect();
@@ -323,6 +472,9 @@ pub fn compare(c: &CompareOpts) -> Result<(), String> {
             runs.runs.len(),
             summary_table(&summary, shown)
         );
+        if let Some(y) = &yardsticks {
+            println!("{}", yardstick_lines(y, c.opts.bs));
+        }
     }
     verified(&runs)
 }
@@ -369,7 +521,7 @@ fn compare_sweep(c: &CompareOpts, sweep: &str) -> Result<(), String> {
             "nconnect" => o.url = with_nconnect(&o.url, v),
             other => return Err(format!("--sweep: can sweep qd or nconnect, not {other}")),
         }
-        let runs = run_all(c.workload, &o, c.runs, with)?;
+        let runs = run_all(c.workload, &o, c.runs, with, None)?;
         verified(&runs)?;
         let summary = summarize(&runs);
         let row = |metric: &str| summary.iter().find(|r| r.phase == phase && r.metric == metric);

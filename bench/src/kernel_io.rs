@@ -25,7 +25,7 @@ pub fn run(o: &KernelIoOpts) -> Result<(), String> {
     let mut memcpy = Vec::new();
     let mut memcpy_cached = Vec::new();
     for _ in 0..o.runs {
-        memcpy.push(memcpy_us_per_mib(message, message.max(MEMCPY_REGION), o.size));
+        memcpy.push(memcpy_from_memory_us_per_mib(message, o.size));
         memcpy_cached.push(memcpy_us_per_mib(message, message, o.size));
         for (op, costs) in sends.iter().zip(&mut send_costs) {
             costs.push(whole_machine(o.size, || measure_send(*op, message, o.size), op.name())?);
@@ -97,6 +97,12 @@ fn busy_seconds() -> Option<f64> {
 
 /// /proc/stat's unit: USER_HZ, fixed at 100 by the kernel's user ABI on x86 and arm64.
 const USER_HZ: f64 = 100.0;
+
+/// Microseconds per MiB of copying `total` bytes in `message`-sized pieces between regions
+/// larger than the caches: the yardstick for the data path.
+pub fn memcpy_from_memory_us_per_mib(message: usize, total: u64) -> f64 {
+    memcpy_us_per_mib(message, message.max(MEMCPY_REGION), total)
+}
 
 /// Microseconds per MiB of copying `total` bytes in `message`-sized pieces between two regions
 /// of `region` bytes: larger than the caches (as an application's data usually is), or one
