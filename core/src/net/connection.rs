@@ -33,6 +33,11 @@ pub trait Framer: Send + 'static {
     /// The connection is over: let go of whatever is held for a frame in progress (a claim on
     /// lent memory above all, which its lender waits for).
     fn abandon(&mut self) {}
+    /// Bytes still to come before the frame in progress is whole, when the framer knows (it
+    /// has read the frame's header and reads the rest straight into place).
+    fn awaited_bytes(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// Where a framer hands what it has framed: the requests in flight.
@@ -292,7 +297,7 @@ enum ReceiveSide {
     /// The reader thread, joined on drop.
     Thread(Option<JoinHandle<()>>),
     /// Driven by whichever thread waits.
-    Caller(Mutex<DrivenReader>),
+    Caller(Mutex<Receiver>),
     /// Owned by an event loop; the registration tells it when the connection closes. It holds
     /// the loop's queue, not the reactor, so a connection kept somewhere never keeps the
     /// reactor's threads running.
@@ -307,11 +312,10 @@ enum ReceiveSide {
 /// when the receive window fills, so a mark the socket cannot hold never stalls it.
 const MAX_LOW_WATER_BYTES: usize = 8 << 20;
 
-struct DrivenReader {
-    receiver: Receiver,
-    /// SO_RCVLOWAT now set on the socket.
-    low_water: usize,
-}
+/// The rest of a frame in progress from which a receiver waits for all of it to be queued
+/// before reading on ([`Receiver::wait_for_frame_rest`]): loopback delivers up to 64 KiB per
+/// segment, so a shorter rest comes in one wake-up anyway, and setting the mark costs a call.
+const FRAME_REST_WORTH_WAITING_FOR: usize = 64 * 1024;
 
 /// A connection's receive side: the socket's read half, the framer, and the table replies are
 /// handed to. Every receive backend (reader thread, waiting caller, event loop) reads into
@@ -321,6 +325,8 @@ pub(crate) struct Receiver {
     stream: TcpStream,
     framer: Box<dyn Framer>,
     shared: Arc<Shared>,
+    /// SO_RCVLOWAT now set on the socket.
+    low_water: usize,
 }
 
 /// What one read came to.
@@ -338,7 +344,7 @@ pub(crate) enum Received {
 
 impl Receiver {
     fn new(stream: TcpStream, framer: Box<dyn Framer>, shared: Arc<Shared>) -> Receiver {
-        Receiver { stream, framer, shared }
+        Receiver { stream, framer, shared, low_water: 1 }
     }
 
     /// Where the next read goes (never empty). The memory belongs to the framer and stays
@@ -357,6 +363,28 @@ impl Receiver {
 
     pub(crate) fn fd(&self) -> RawFd {
         self.stream.as_raw_fd()
+    }
+
+    /// For a backend that waits for readability (an event loop, a driving caller): the socket
+    /// is to be reported readable once the rest of a large frame in progress has arrived, so
+    /// that one read takes it whole, instead of a wake-up and a read for each piece of it; and
+    /// as soon as anything arrives otherwise. The kernel also reports it readable when the
+    /// receive window fills, so a rest larger than the socket can hold never stalls it.
+    pub(crate) fn wait_for_frame_rest(&mut self) {
+        self.set_low_water(self.frame_rest());
+    }
+
+    /// The rest of the frame in progress if it is worth waiting for whole, else 1.
+    fn frame_rest(&self) -> usize {
+        self.framer.awaited_bytes().filter(|n| *n >= FRAME_REST_WORTH_WAITING_FOR).unwrap_or(1)
+    }
+
+    /// Sets SO_RCVLOWAT unless it is set so already. Where the kernel refuses, the socket
+    /// simply wakes its reader earlier.
+    fn set_low_water(&mut self, bytes: usize) {
+        if self.low_water != bytes && crate::poll::set_receive_low_water(self.fd(), bytes).is_ok() {
+            self.low_water = bytes;
+        }
     }
 
     /// For the event loop: moves the bytes waiting in the outbox into `into` (emptied first,
@@ -495,7 +523,7 @@ impl Connection {
             ReceiveMode::Caller => {
                 read_half.set_nonblocking(true).map_err(connect_error)?;
                 let receiver = Receiver::new(read_half, Box::new(framer), Arc::clone(&shared));
-                ReceiveSide::Caller(Mutex::new(DrivenReader { receiver, low_water: 1 }))
+                ReceiveSide::Caller(Mutex::new(receiver))
             }
             ReceiveMode::Thread => {
                 let mut receiver = Receiver::new(read_half, Box::new(framer), Arc::clone(&shared));
@@ -528,7 +556,7 @@ impl Connection {
         }
     }
 
-    fn driven(&self) -> Option<&Mutex<DrivenReader>> {
+    fn driven(&self) -> Option<&Mutex<Receiver>> {
         match &self.receive {
             ReceiveSide::Caller(driven) => Some(driven),
             _ => None,
@@ -536,26 +564,23 @@ impl Connection {
     }
 
     /// In [`ReceiveMode::Caller`]: asks to be woken only once about `replies` replies are
-    /// queued (sized as the small replies of late), or after the caller's poll timeout. One
-    /// reply's worth restores the default.
+    /// queued (sized as the small replies of late), or the rest of a large reply in progress
+    /// ([`Receiver::wait_for_frame_rest`]), or after the caller's poll timeout. One reply's
+    /// worth, with no large reply in progress, restores the default.
     pub fn wake_after_replies(&self, replies: usize) {
         let Some(driven) = self.driven() else { return };
         let small = self.shared.small_reply_bytes.load(Ordering::Relaxed).max(1);
-        let bytes = if replies <= 1 { 1 } else { small.saturating_mul(replies).min(MAX_LOW_WATER_BYTES) };
-        if let Some(mut reader) = driven.try_lock() {
-            if reader.low_water != bytes
-                && crate::poll::set_receive_low_water(reader.receiver.fd(), bytes).is_ok()
-            {
-                reader.low_water = bytes;
-            }
+        let coalesced = if replies <= 1 { 1 } else { small.saturating_mul(replies).min(MAX_LOW_WATER_BYTES) };
+        if let Some(mut receiver) = driven.try_lock() {
+            let bytes = coalesced.max(receiver.frame_rest());
+            receiver.set_low_water(bytes);
         }
     }
 
-    /// The SO_RCVLOWAT [`Connection::wake_after_replies`] last set, if callers drive this
-    /// connection and none is reading it now.
+    /// The SO_RCVLOWAT last set, if callers drive this connection and none is reading it now.
     #[cfg(test)]
     pub(crate) fn receive_low_water(&self) -> Option<usize> {
-        self.driven()?.try_lock().map(|reader| reader.low_water)
+        self.driven()?.try_lock().map(|receiver| receiver.low_water)
     }
 
     /// The socket, for waiting on readiness of several connections at once.
@@ -568,9 +593,12 @@ impl Connection {
     /// (or the connection has its own reader thread), so the caller waits on its reply instead.
     pub fn drive(&self) -> bool {
         let Some(driven) = self.driven() else { return false };
-        let Some(mut reader) = driven.try_lock() else { return false };
+        let Some(mut receiver) = driven.try_lock() else { return false };
         // Until the socket is drained: a short read says so without another read's EAGAIN.
-        while !self.is_closed() && reader.receiver.read() == (Received::Bytes { short: false }) {}
+        while !self.is_closed() && receiver.read() == (Received::Bytes { short: false }) {}
+        // A mark raised for a coalescing wait must not hold back a caller's next wait of
+        // another kind (for a slot, for room to send).
+        receiver.wait_for_frame_rest();
         true
     }
 
@@ -892,7 +920,7 @@ impl Connection {
             ReceiveSide::Reactor(registration, _) => registration.cancel(),
             // No reader will come back to this socket, so the framer lets go of any lent memory
             // now (a reader thread's or event loop's receive ends with the reset and does it).
-            ReceiveSide::Caller(driven) => driven.lock().receiver.framer.abandon(),
+            ReceiveSide::Caller(driven) => driven.lock().framer.abandon(),
             ReceiveSide::Thread(_) => {}
         }
     }

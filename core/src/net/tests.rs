@@ -22,7 +22,7 @@ impl Default for LengthKeyFramer {
 }
 
 impl LengthKeyFramer {
-    fn with_max_len(max_len: usize) -> Self {
+    pub(crate) fn with_max_len(max_len: usize) -> Self {
         LengthKeyFramer { scratch: vec![0; 4096], buf: Vec::new(), max_len }
     }
 }
@@ -47,6 +47,12 @@ impl Framer for LengthKeyFramer {
             self.buf.drain(..8 + len);
         }
         Ok(())
+    }
+
+    fn awaited_bytes(&self) -> Option<usize> {
+        let head = self.buf.get(..4)?;
+        let whole = 8 + u32::from_be_bytes(head.try_into().unwrap()) as usize;
+        (self.buf.len() < whole).then(|| whole - self.buf.len())
     }
 }
 
@@ -277,6 +283,45 @@ fn a_driving_caller_waits_for_several_large_replies_at_once() {
     assert!(low_water > REPLY_LEN, "woken after {low_water} bytes: no more than one reply of {REPLY_LEN}");
     conn.wake_after_replies(1);
     assert_eq!(conn.receive_low_water(), Some(1));
+}
+
+#[test]
+fn a_driving_caller_waits_for_the_rest_of_a_large_reply_in_one_piece() {
+    use super::ReceiveMode;
+    const HALF: usize = 128 * 1024;
+    let (go_on, go) = std::sync::mpsc::channel::<()>();
+    let addr = server(move |mut s| {
+        let (key, _) = read_frame(&mut s);
+        let reply = frame(key, &vec![3u8; 2 * HALF]);
+        s.write_all(&reply[..8 + HALF]).unwrap();
+        go.recv().unwrap();
+        s.write_all(&reply[8 + HALF..]).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+    });
+    let framer = LengthKeyFramer::with_max_len(2 * HALF);
+    let conn = Connection::connect_with(addr, &options(), 8, framer, ReceiveMode::Caller).unwrap();
+    let pending = send(&conn, 1, b"read");
+    let deadline = soon();
+    while conn.receive_low_water() != Some(HALF) {
+        assert!(
+            Instant::now() < deadline,
+            "the mark never asked for the rest: {:?}",
+            conn.receive_low_water()
+        );
+        conn.drive();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    go_on.send(()).unwrap();
+    let reply = loop {
+        if let Some(reply) = pending.try_reply() {
+            break reply.unwrap();
+        }
+        assert!(Instant::now() < deadline, "the rest never came");
+        crate::poll::wait_readable(&[conn.raw_fd()], &mut [false], Duration::from_millis(10)).unwrap();
+        conn.drive();
+    };
+    assert_eq!(reply.len(), 2 * HALF);
+    assert_eq!(conn.receive_low_water(), Some(1), "a finished reply leaves the mark at its default");
 }
 
 #[test]

@@ -166,12 +166,16 @@ impl Loop {
             let read = if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) };
             match receiver.complete(read, wanted) {
                 Received::Bytes { short: false } => {}
-                Received::Bytes { short: true } | Received::Again => return,
+                Received::Bytes { short: true } | Received::Again => break,
                 Received::Finished => {
                     self.release(key);
                     return;
                 }
             }
+        }
+        // Level-triggered: the mark decides when the socket is reported again.
+        if let Some(conn) = self.conns.get_mut(key) {
+            conn.receiver.wait_for_frame_rest();
         }
     }
 

@@ -99,6 +99,33 @@ fn replies_out_of_order_on_many_connections_over_two_loops() {
 
 #[test]
 #[cfg_attr(miri, ignore)]
+fn a_large_reply_in_pieces_and_a_small_one_after_it_both_arrive() {
+    // The loop waits for the rest of the large reply in one piece, then must be woken by a
+    // few bytes again.
+    const HALF: usize = 128 * 1024;
+    for backend in BACKENDS {
+        let addr = server(|mut s| {
+            let (large, _) = read_frame(&mut s);
+            let (small, _) = read_frame(&mut s);
+            let reply = frame(large, &vec![5u8; 2 * HALF]);
+            s.write_all(&reply[..8 + HALF]).unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+            s.write_all(&reply[8 + HALF..]).unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+            s.write_all(&frame(small, b"small")).unwrap();
+            let _ = s.read(&mut [0; 1]);
+        });
+        let reactor = reactor(backend, 1);
+        let conn = connect(addr, &reactor, LengthKeyFramer::with_max_len(2 * HALF));
+        let large = send(&conn, 1, b"large");
+        let small = send(&conn, 2, b"small");
+        assert_eq!(large.wait(soon()).unwrap().len(), 2 * HALF, "{backend:?}");
+        assert_eq!(small.wait(soon()).unwrap(), &b"small"[..], "{backend:?}");
+    }
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
 fn a_server_closing_mid_record_fails_the_calls_with_closed() {
     for backend in BACKENDS {
         let reactor = reactor(backend, 1);

@@ -304,6 +304,9 @@ impl Loop {
     fn arm_recv(&mut self, key: u64) {
         let Some(conn) = self.conns.get_mut(key) else { return };
         let fd = conn.receiver.fd();
+        // The RECV takes what is there when it is issued; if that is not all of a large reply,
+        // the next one then waits for the rest in one piece.
+        conn.receiver.wait_for_frame_rest();
         let target = conn.receiver.target();
         let len = target.len().min(u32::MAX as usize);
         let recv = opcode::Recv::new(types::Fd(fd), target.as_mut_ptr(), len as u32).build().user_data(key);

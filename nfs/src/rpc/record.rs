@@ -441,6 +441,14 @@ impl nfsx_core::net::Framer for RecordFramer {
     fn abandon(&mut self) {
         self.direct = None;
     }
+
+    fn awaited_bytes(&self) -> Option<usize> {
+        match &self.direct {
+            Some(Direct::Pooled { len, filled, .. }) => Some(len - filled),
+            Some(Direct::Landing(landing)) => Some(landing.len - landing.filled),
+            None => None,
+        }
+    }
 }
 
 impl RecordFramer {
