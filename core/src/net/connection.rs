@@ -596,10 +596,16 @@ impl Connection {
         let Some(mut receiver) = driven.try_lock() else { return false };
         // Until the socket is drained: a short read says so without another read's EAGAIN.
         while !self.is_closed() && receiver.read() == (Received::Bytes { short: false }) {}
-        // A mark raised for a coalescing wait must not hold back a caller's next wait of
-        // another kind (for a slot, for room to send).
-        receiver.wait_for_frame_rest();
         true
+    }
+
+    /// In [`ReceiveMode::Caller`], before a wait for readability of another kind than the one
+    /// [`Connection::wake_after_replies`] prepares (for a slot, for room to send): a mark
+    /// raised to coalesce replies must not hold it back.
+    fn wake_for_next_reply(&self) {
+        if let Some(mut receiver) = self.driven().and_then(Mutex::try_lock) {
+            receiver.wait_for_frame_rest();
+        }
     }
 
     /// Whether [`Connection::send`] hands requests to the event loop (copying them into the
@@ -715,6 +721,7 @@ impl Connection {
             if MutexGuard::unlocked(&mut pending, || self.drive()) {
                 if pending.calls.len() >= self.shared.max_in_flight && !self.is_closed() {
                     MutexGuard::unlocked(&mut pending, || {
+                        self.wake_for_next_reply();
                         let _ = crate::poll::wait_readable(&[self.unlocked.as_raw_fd()], &mut [false], slice);
                     });
                 }
@@ -813,6 +820,7 @@ impl Connection {
             // send buffer is full, read replies, or the server could stall writing to us.
             let wait = || {
                 self.drive();
+                self.wake_for_next_reply();
                 crate::poll::wait_writable_or_readable(fd, SEND_WAIT_SLICE)
             };
             // Where the loop sends too, its waiting callers see this send's progress.
