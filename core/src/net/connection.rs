@@ -34,7 +34,8 @@ pub trait Framer: Send + 'static {
     /// lent memory above all, which its lender waits for).
     fn abandon(&mut self) {}
     /// Bytes still to come before the frame in progress is whole, when the framer knows (it
-    /// has read the frame's header and reads the rest straight into place).
+    /// has read the frame's header and reads the rest straight into place). Never more than
+    /// that: the event loops wait, with no timeout, for that many bytes to be queued.
     fn awaited_bytes(&self) -> Option<usize> {
         None
     }
@@ -306,16 +307,18 @@ enum ReceiveSide {
 
 /// The most bytes a caller waits to have queued before it is woken: enough for several 1 MiB
 /// READ replies. Each wake-up costs the client about what copying 200 KiB does on the test VM,
-/// and reading half a window of large replies per wake-up, instead of each reply in pieces as
-/// it arrives, cut the CPU per MiB read by a third (bench/RESULTS.md). The kernel caps the
-/// mark at half the socket's largest receive buffer and reports the socket readable early
-/// when the receive window fills, so a mark the socket cannot hold never stalls it.
+/// and reading most of a window of large replies per wake-up, instead of each reply in pieces
+/// as it arrives, cut the CPU per MiB read by a third (bench/RESULTS.md). The kernel caps the
+/// mark at half of `tcp_rmem`'s maximum (of a locked SO_RCVBUF where `rcvbuf=` is set), grows
+/// the receive buffer to hold it, and reports the socket readable early when the receive
+/// window fills or memory runs short (current kernels; docs/ARCHITECTURE.md), so a mark the
+/// socket cannot hold does not stall it.
 const MAX_LOW_WATER_BYTES: usize = 8 << 20;
 
 /// The rest of a frame in progress from which a receiver waits for all of it to be queued
 /// before reading on ([`Receiver::wait_for_frame_rest`]): loopback delivers up to 64 KiB per
 /// segment, so a shorter rest comes in one wake-up anyway, and setting the mark costs a call.
-const FRAME_REST_WORTH_WAITING_FOR: usize = 64 * 1024;
+const LARGE_FRAME_REST_BYTES: usize = 64 * 1024;
 
 /// A connection's receive side: the socket's read half, the framer, and the table replies are
 /// handed to. Every receive backend (reader thread, waiting caller, event loop) reads into
@@ -325,7 +328,7 @@ pub(crate) struct Receiver {
     stream: TcpStream,
     framer: Box<dyn Framer>,
     shared: Arc<Shared>,
-    /// SO_RCVLOWAT now set on the socket.
+    /// The SO_RCVLOWAT last asked of the socket (the kernel may hold it lower).
     low_water: usize,
 }
 
@@ -376,11 +379,11 @@ impl Receiver {
 
     /// The rest of the frame in progress if it is worth waiting for whole, else 1.
     fn frame_rest(&self) -> usize {
-        self.framer.awaited_bytes().filter(|n| *n >= FRAME_REST_WORTH_WAITING_FOR).unwrap_or(1)
+        self.framer.awaited_bytes().filter(|n| *n >= LARGE_FRAME_REST_BYTES).unwrap_or(1)
     }
 
-    /// Sets SO_RCVLOWAT unless it is set so already. Where the kernel refuses, the socket
-    /// simply wakes its reader earlier.
+    /// Sets SO_RCVLOWAT unless it is set so already. The kernel refuses it only on a socket
+    /// that is gone; the old value is then kept, and the next call tries again.
     fn set_low_water(&mut self, bytes: usize) {
         if self.low_water != bytes && crate::poll::set_receive_low_water(self.fd(), bytes).is_ok() {
             self.low_water = bytes;
@@ -567,14 +570,18 @@ impl Connection {
     /// queued (sized as the small replies of late), or the rest of a large reply in progress
     /// ([`Receiver::wait_for_frame_rest`]), or after the caller's poll timeout. One reply's
     /// worth, with no large reply in progress, restores the default.
-    pub fn wake_after_replies(&self, replies: usize) {
-        let Some(driven) = self.driven() else { return };
+    ///
+    /// Returns whether the mark may hold back a reply that has arrived: it is above one byte,
+    /// or another thread holds the receive side (which may have finished the large reply the
+    /// mark waits for). The caller should then wait no longer than a coalescing wait.
+    pub fn wake_after_replies(&self, replies: usize) -> bool {
+        let Some(driven) = self.driven() else { return false };
         let small = self.shared.small_reply_bytes.load(Ordering::Relaxed).max(1);
         let coalesced = if replies <= 1 { 1 } else { small.saturating_mul(replies).min(MAX_LOW_WATER_BYTES) };
-        if let Some(mut receiver) = driven.try_lock() {
-            let bytes = coalesced.max(receiver.frame_rest());
-            receiver.set_low_water(bytes);
-        }
+        let Some(mut receiver) = driven.try_lock() else { return true };
+        let bytes = coalesced.max(receiver.frame_rest());
+        receiver.set_low_water(bytes);
+        receiver.low_water > 1
     }
 
     /// The SO_RCVLOWAT last set, if callers drive this connection and none is reading it now.
@@ -633,7 +640,7 @@ impl Connection {
     }
 
     /// The size of the smaller replies of late (see [`Connection::wake_after_replies`]).
-    pub fn recent_reply_bytes(&self) -> usize {
+    pub fn small_reply_bytes(&self) -> usize {
         self.shared.small_reply_bytes.load(Ordering::Relaxed)
     }
 

@@ -313,6 +313,10 @@ fn a_driving_caller_waits_for_the_rest_of_a_large_reply_in_one_piece() {
         conn.wake_after_replies(1);
         std::thread::sleep(Duration::from_millis(1));
     }
+    assert!(
+        conn.wake_after_replies(1),
+        "a mark above one byte may hold a reply back: the wait must be short"
+    );
     go_on.send(()).unwrap();
     let reply = loop {
         if let Some(reply) = pending.try_reply() {
@@ -323,7 +327,7 @@ fn a_driving_caller_waits_for_the_rest_of_a_large_reply_in_one_piece() {
         conn.drive();
     };
     assert_eq!(reply.len(), 2 * HALF);
-    conn.wake_after_replies(1);
+    assert!(!conn.wake_after_replies(1), "with one byte as the mark a wait may be long");
     assert_eq!(
         conn.receive_low_water(),
         Some(1),
