@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use super::*;
 use crate::net::tests::{frame, options, read_frame, send, server, soon, LengthKeyFramer};
-use crate::net::{Connection, Framer, Pending, ReceiveKind, ReceiveMode, Receiver, TransportError};
+use crate::net::{
+    Connection, Framer, Pending, ReceiveKind, ReceiveMode, Receiver, SocketOptions, TransportError,
+};
 
 const BACKENDS: [BackendChoice; 2] = [BackendChoice::Uring, BackendChoice::Epoll];
 
@@ -100,26 +102,34 @@ fn replies_out_of_order_on_many_connections_over_two_loops() {
 #[test]
 #[cfg_attr(miri, ignore)]
 fn a_large_reply_in_pieces_and_a_small_one_after_it_both_arrive() {
-    // The loop waits for the rest of the large reply in one piece, then must be woken by a
-    // few bytes again.
+    // The loop waits for the rest of the large reply in one piece: nothing follows it until
+    // it has arrived, so a mark above its rest would never be met. Then a few bytes must wake
+    // the loop again.
     const HALF: usize = 128 * 1024;
     for backend in BACKENDS {
-        let addr = server(|mut s| {
+        let (go_on, go) = std::sync::mpsc::channel::<()>();
+        let addr = server(move |mut s| {
             let (large, _) = read_frame(&mut s);
             let (small, _) = read_frame(&mut s);
             let reply = frame(large, &vec![5u8; 2 * HALF]);
             s.write_all(&reply[..8 + HALF]).unwrap();
             std::thread::sleep(Duration::from_millis(50));
             s.write_all(&reply[8 + HALF..]).unwrap();
-            std::thread::sleep(Duration::from_millis(50));
+            go.recv().unwrap();
             s.write_all(&frame(small, b"small")).unwrap();
             let _ = s.read(&mut [0; 1]);
         });
         let reactor = reactor(backend, 1);
-        let conn = connect(addr, &reactor, LengthKeyFramer::with_max_len(2 * HALF));
+        // A set receive buffer, far larger than the reply: the kernel then waits for the mark
+        // itself, rather than waking the loop because the reply filled the receive window.
+        let options = SocketOptions { recv_buffer_bytes: Some(4 << 20), ..options() };
+        let framer = LengthKeyFramer::with_max_len(2 * HALF);
+        let mode = ReceiveMode::Reactor(Arc::clone(&reactor));
+        let conn = Connection::connect_with(addr, &options, 64, framer, mode).unwrap();
         let large = send(&conn, 1, b"large");
         let small = send(&conn, 2, b"small");
         assert_eq!(large.wait(soon()).unwrap().len(), 2 * HALF, "{backend:?}");
+        go_on.send(()).unwrap();
         assert_eq!(small.wait(soon()).unwrap(), &b"small"[..], "{backend:?}");
     }
 }

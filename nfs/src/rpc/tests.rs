@@ -389,6 +389,58 @@ mod direct {
         assert!(pool.counts().1 > 0, "buffers were reused");
     }
 
+    /// Feeds a stream holding one record, checking after every read that what the framer
+    /// awaits is exactly the rest of it (the event loops wait for that many bytes with no
+    /// timeout); returns whether it awaited anything at all.
+    fn awaits_exactly_the_rest(
+        framer: &mut RecordFramer,
+        stream: &[u8],
+        cut: usize,
+        requests: &mut Requests,
+    ) -> bool {
+        let mut fed = 0;
+        let mut awaited = false;
+        while fed < stream.len() {
+            let target = framer.read_target();
+            let n = target.len().min(cut).min(stream.len() - fed);
+            target[..n].copy_from_slice(&stream[fed..fed + n]);
+            fed += n;
+            framer.filled(n, requests).unwrap();
+            if let Some(rest) = framer.awaited_bytes() {
+                assert_eq!(rest, stream.len() - fed, "cut {cut}, after {fed} bytes");
+                awaited = true;
+            }
+        }
+        assert_eq!(framer.awaited_bytes(), None, "cut {cut}: a whole record leaves nothing awaited");
+        awaited
+    }
+
+    #[test]
+    fn the_rest_a_framer_awaits_is_exactly_what_its_record_still_holds() {
+        let pooled = record(7, 300_000);
+        let pooled = [&record_mark(pooled.len())[..], &pooled].concat();
+        // An odd payload: the rest counts its three bytes of padding.
+        let payload = vec![5u8; 100_001];
+        let landing = payload_record(9, &payload);
+        let landing = [&record_mark(landing.len())[..], &landing].concat();
+        for &cut in cuts() {
+            let mut framer = RecordFramer::with_pool(1 << 20, BufferPool::new(1 << 20, 2));
+            let awaited = awaits_exactly_the_rest(&mut framer, &pooled, cut, &mut Requests::default());
+            assert!(awaited, "cut {cut}: the record was not read into a pooled buffer");
+            let mut memory = vec![0u8; payload.len()];
+            let (awaited, landed) = lend(&mut memory, &|| {}, |lender| {
+                let mut requests = Requests::default();
+                requests.lent.insert(9, lender.zone(0..payload.len()).unwrap());
+                let mut framer = RecordFramer::with_pool(1 << 20, BufferPool::new(1 << 20, 1))
+                    .landing_payloads(locate_test_payload);
+                let awaited = awaits_exactly_the_rest(&mut framer, &landing, cut, &mut requests);
+                (awaited, requests.out.iter().any(|(_, _, landed)| *landed))
+            });
+            assert!(awaited, "cut {cut}: nothing was read straight into place");
+            assert_eq!(landed, cut >= 8, "cut {cut}");
+        }
+    }
+
     #[test]
     fn multi_fragment_and_oversized_records_take_the_reassembly_path() {
         let pool = BufferPool::new(1 << 16, 2);
