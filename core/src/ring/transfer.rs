@@ -52,6 +52,11 @@ impl SendOp {
             SendOp::SendZcFixed => "io_uring SEND_ZC, registered buffer",
         }
     }
+
+    /// All but write(2) go through a ring; write(2) is measured where io_uring is blocked too.
+    fn needs_ring(self) -> bool {
+        self != SendOp::Write
+    }
 }
 
 impl RecvOp {
@@ -66,6 +71,11 @@ impl RecvOp {
             RecvOp::RecvFixedFile => "io_uring RECV, registered file",
             RecvOp::RecvMultishot => "io_uring RECV multishot, buffer ring",
         }
+    }
+
+    /// All but read(2) go through a ring; read(2) is measured where io_uring is blocked too.
+    fn needs_ring(self) -> bool {
+        self != RecvOp::Read
     }
 }
 
@@ -102,8 +112,7 @@ pub fn measure_send(op: SendOp, message_len: usize, total: u64) -> io::Result<Tr
     });
     let mut buffer = MmapMut::map_anon(message_len)?;
     buffer.fill(0x5a);
-    // write(2) needs no ring, so it is measured where io_uring is blocked too.
-    let mut ring = if op == SendOp::Write { None } else { Some(IoUring::new(8)?) };
+    let mut ring = op.needs_ring().then(|| IoUring::new(8)).transpose()?;
     let fixed = op == SendOp::SendZcFixed;
     if let (Some(ring), true) = (&ring, fixed) {
         register(ring, &mut buffer)?;
@@ -156,8 +165,7 @@ pub fn measure_recv(op: RecvOp, message_len: usize, total: u64) -> io::Result<Tr
         Ok::<Duration, io::Error>(thread_cpu().saturating_sub(started))
     });
     let mut buffer = MmapMut::map_anon(message_len)?;
-    // read(2) needs no ring, so it is measured where io_uring is blocked too.
-    let mut ring = if op == RecvOp::Read { None } else { Some(IoUring::new(8)?) };
+    let mut ring = op.needs_ring().then(|| IoUring::new(8)).transpose()?;
     match (op, &ring) {
         (RecvOp::ReadFixed, Some(ring)) => register(ring, &mut buffer)?,
         (RecvOp::RecvFixedFile, Some(ring)) => ring.submitter().register_files(&[ours.as_raw_fd()])?,
@@ -175,7 +183,8 @@ pub fn measure_recv(op: RecvOp, message_len: usize, total: u64) -> io::Result<Tr
     Ok(TransferCost { bytes: received, elapsed, cpu: cpu.saturating_sub(peer_cpu) })
 }
 
-/// Fills `buffer` `messages` times, each read(2) (without a ring) or `op` into the rest of it.
+/// Fills `buffer` `messages` times, each `op` into the rest of it: read(2), or with `ring`
+/// (there when `op` needs one) the operation's io_uring form.
 fn receive_one_by_one(
     op: RecvOp,
     mut ring: Option<&mut IoUring>,
