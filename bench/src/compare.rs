@@ -100,7 +100,8 @@ impl BareCall {
 /// What moving an io workload's bytes costs without NFS or a server, measured in every run
 /// beside the clients so that drift hits all alike: the bare kernel call, one --bs block at a
 /// time through a loopback TCP connection whose peer thread keeps up, and a memcpy of the same
-/// bytes from memory. Yardsticks, not floors: a client that takes whole replies at a time
+/// bytes between regions larger than the L2 (its wall time: one thread, CPU-bound).
+/// Yardsticks, not floors: a client that takes whole replies at a time
 /// can spend less than a read(2) that takes the data as it trickles in.
 #[derive(Debug, Clone, Copy)]
 struct Yardsticks {
@@ -269,12 +270,17 @@ struct YardstickSummary {
     call: BareCall,
     phase: &'static str,
     runs: usize,
-    /// Medians of the bare call's and the memcpy's CPU per MiB.
+    /// Medians of the bare call's CPU per MiB and of the memcpy's time per MiB.
     call_us_per_mib: f64,
     memcpy_us_per_mib: f64,
-    /// libnfs's then nfsx's CPU per MiB over the bare call, then over the memcpy, per run:
-    /// median, min, max.
-    ratios: [[[f64; 3]; 2]; 2],
+    libnfs: OverYardsticks,
+    nfsx: OverYardsticks,
+}
+
+/// One client's CPU per MiB over each yardstick, per run: median, min, max.
+struct OverYardsticks {
+    call: [f64; 3],
+    memcpy: [f64; 3],
 }
 
 fn summarize_yardsticks(runs: &Runs, call: BareCall, phase: &'static str) -> Option<YardstickSummary> {
@@ -304,7 +310,8 @@ fn summarize_yardsticks(runs: &Runs, call: BareCall, phase: &'static str) -> Opt
         runs: measured.len(),
         call_us_per_mib: median(&mut calls),
         memcpy_us_per_mib: median(&mut memcpys),
-        ratios: [[over(libnfs, bare), over(libnfs, memcpy)], [over(nfsx, bare), over(nfsx, memcpy)]],
+        libnfs: OverYardsticks { call: over(libnfs, bare), memcpy: over(libnfs, memcpy) },
+        nfsx: OverYardsticks { call: over(nfsx, bare), memcpy: over(nfsx, memcpy) },
     })
 }
 
@@ -315,12 +322,13 @@ fn yardstick_lines(y: &YardstickSummary, bs: u64) -> String {
         format!("cpu us/MiB / {}", y.call.name()),
         "cpu us/MiB / memcpy".to_string(),
     ]];
-    for (client, [over_call, over_memcpy]) in ["libnfs", "nfsx"].into_iter().zip(y.ratios) {
-        rows.push(vec![client.to_string(), cell(over_call), cell(over_memcpy)]);
+    for (client, over) in [("libnfs", &y.libnfs), ("nfsx", &y.nfsx)] {
+        rows.push(vec![client.to_string(), cell(over.call), cell(over.memcpy)]);
     }
     format!(
         "yardsticks, medians of {} runs (no NFS, no server): {} of {bs} B at a time through a loopback \
-         socket whose peer thread keeps up, {:.0} us/MiB; a memcpy of the same bytes from memory, {:.0} us/MiB\n\
+         socket whose peer thread keeps up, {:.0} us/MiB of CPU; a memcpy of the same bytes between regions \
+         larger than the L2, {:.0} us/MiB\n\
          the {} phase's client cpu over them, median (spread):\n{}",
         y.runs,
         y.call.name(),
@@ -437,14 +445,13 @@ pub fn compare(c: &CompareOpts) -> Result<(), String> {
             println!("{v}");
         }
         if let Some(y) = &yardsticks {
-            let [[libnfs_call, libnfs_memcpy], [nfsx_call, nfsx_memcpy]] = y.ratios;
             println!(
                 "{}",
                 json!({"compare": c.workload.name(), "phase": y.phase, "metric": "yardsticks",
                        "call": y.call.name(), "call_us_per_mib": y.call_us_per_mib,
                        "memcpy_us_per_mib": y.memcpy_us_per_mib,
-                       "libnfs_over_call": libnfs_call, "libnfs_over_memcpy": libnfs_memcpy,
-                       "nfsx_over_call": nfsx_call, "nfsx_over_memcpy": nfsx_memcpy, "runs": y.runs})
+                       "libnfs_over_call": y.libnfs.call, "libnfs_over_memcpy": y.libnfs.memcpy,
+                       "nfsx_over_call": y.nfsx.call, "nfsx_over_memcpy": y.nfsx.memcpy, "runs": y.runs})
             );
         }
     } else {

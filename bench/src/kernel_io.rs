@@ -99,13 +99,13 @@ fn busy_seconds() -> Option<f64> {
 const USER_HZ: f64 = 100.0;
 
 /// Microseconds per MiB of copying `total` bytes in `message`-sized pieces between regions
-/// larger than the caches: the yardstick for the data path.
+/// larger than a core's caches: the yardstick for the data path.
 pub fn memcpy_from_memory_us_per_mib(message: usize, total: u64) -> f64 {
     memcpy_us_per_mib(message, message.max(MEMCPY_REGION), total)
 }
 
 /// Microseconds per MiB of copying `total` bytes in `message`-sized pieces between two regions
-/// of `region` bytes: larger than the caches (as an application's data usually is), or one
+/// of `region` bytes: larger than a core's caches (as an application's data usually is), or one
 /// message (the same cached bytes every time).
 fn memcpy_us_per_mib(message: usize, region: usize, total: u64) -> f64 {
     let pieces = region / message;
@@ -122,7 +122,8 @@ fn memcpy_us_per_mib(message: usize, region: usize, total: u64) -> f64 {
     started.elapsed().as_secs_f64() * 1e6 / ((copies * message as u64) as f64 / (1 << 20) as f64)
 }
 
-/// Larger than any last-level cache the benchmark machines have (each of the two regions).
+/// Each of the two regions: larger than the L2 of the benchmark machines. The test VM reports
+/// a 480 MiB L3, shared, which holds them; a memcpy out of DRAM would cost more.
 const MEMCPY_REGION: usize = 64 << 20;
 
 fn median(values: &mut [f64]) -> f64 {
