@@ -253,6 +253,38 @@ fn a_caller_driven_connection_reads_only_when_driven() {
 }
 
 #[test]
+fn a_driver_that_has_enough_leaves_the_later_replies_in_the_socket() {
+    use super::ReceiveMode;
+    const REPLY_LEN: usize = 16 * 1024;
+    let (sent, sent_all) = std::sync::mpsc::channel::<()>();
+    let addr = server(move |mut s| {
+        let a = read_frame(&mut s);
+        let b = read_frame(&mut s);
+        let body = vec![5u8; REPLY_LEN];
+        s.write_all(&[frame(a.0, &body), frame(b.0, &body)].concat()).unwrap();
+        sent.send(()).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+    });
+    let framer = LengthKeyFramer::with_max_len(REPLY_LEN);
+    let conn = Connection::connect_with(addr, &options(), 8, framer, ReceiveMode::Caller).unwrap();
+    let first = send(&conn, 1, b"one");
+    let second = send(&conn, 2, b"two");
+    sent_all.recv().unwrap();
+    let answered = std::cell::RefCell::new(None);
+    assert!(conn.drive_until(&|| {
+        let mut answered = answered.borrow_mut();
+        if answered.is_none() {
+            *answered = first.try_reply();
+        }
+        answered.is_some()
+    }));
+    assert_eq!(answered.take().unwrap().unwrap().len(), REPLY_LEN);
+    assert!(second.try_reply().is_none(), "the second reply was read before the first was used");
+    assert!(conn.drive());
+    assert_eq!(second.try_reply().unwrap().unwrap().len(), REPLY_LEN);
+}
+
+#[test]
 fn a_driving_caller_waits_for_several_large_replies_at_once() {
     use super::ReceiveMode;
     const REPLIES: u32 = 64;

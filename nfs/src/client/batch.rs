@@ -263,19 +263,23 @@ impl<'a> Batch<'a> {
             }
             let wake_by = self.next_deadline().map_or(until, |d| d.min(until));
             let channel = &self.client.inner.nfs;
-            if channel.caller_driven() && channel.drive() {
+            let reaped_some = || !self.ready.slots.lock().is_empty();
+            if channel.caller_driven() && channel.drive_until(&reaped_some) {
                 // Run-to-completion: this thread read the replies itself; wait on the sockets.
-                if self.ready.slots.lock().is_empty() {
+                if !reaped_some() {
                     channel.await_readable(wake_by);
-                    channel.drive();
+                    channel.drive_until(&reaped_some);
                 }
                 continue;
             }
-            let wake_by =
-                if channel.caller_driven() { wake_by.min(Instant::now() + HANDOFF_CHECK) } else { wake_by };
             let mut queue = self.ready.slots.lock();
             if queue.is_empty() {
-                self.ready.landed.wait_until(&mut queue, wake_by);
+                if channel.caller_driven() {
+                    let wake_by = wake_by.min(Instant::now() + HANDOFF_CHECK);
+                    channel.wait_for_driver(|| self.ready.landed.wait_until(&mut queue, wake_by));
+                } else {
+                    self.ready.landed.wait_until(&mut queue, wake_by);
+                }
             }
         }
     }

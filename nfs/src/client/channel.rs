@@ -103,6 +103,15 @@ pub struct ConnectionStats {
     pub reconnects: u64,
 }
 
+/// The receive buffers large replies land in, since the client was mounted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReceiveBufferStats {
+    /// Buffers mapped: the most the pool held at once, unless idle ones were let go.
+    pub mapped: u64,
+    /// Replies received into a buffer an earlier one had used.
+    pub reused: u64,
+}
+
 /// Which lane a call may go to.
 #[derive(Debug, Clone, Copy)]
 enum Steer {
@@ -187,6 +196,9 @@ pub struct Channel {
     xids: Arc<XidAllocator>,
     retry: RetryPolicy,
     receive_mode: ReceiveMode,
+    /// In [`ReceiveMode::Caller`], the threads waiting for the one driving to read their
+    /// replies: while there are any, a driver reads every reply that has come before it leaves.
+    waiting_for_driver: AtomicUsize,
     /// Buffers that large replies are read into and handed out in.
     buffers: Arc<BufferPool>,
     stats: ChannelStats,
@@ -466,6 +478,7 @@ impl Channel {
             lanes,
             paths,
             next_lane: AtomicUsize::new(0),
+            waiting_for_driver: AtomicUsize::new(0),
             socket: config.socket,
             max_in_flight: config.max_in_flight,
             max_payload: config.max_payload,
@@ -482,6 +495,11 @@ impl Channel {
 
     pub fn stats(&self) -> &ChannelStats {
         &self.stats
+    }
+
+    pub fn receive_buffer_stats(&self) -> ReceiveBufferStats {
+        let (mapped, reused) = self.buffers.counts();
+        ReceiveBufferStats { mapped, reused }
     }
 
     pub fn connections(&self) -> usize {
@@ -1037,7 +1055,7 @@ impl Channel {
                 } else {
                     // Another thread drives; its dispatch wakes us, or we take over when it leaves.
                     let slice = (Instant::now() + DRIVER_HANDOFF_CHECK).min(deadline);
-                    match inflight.pending.wait(slice) {
+                    match self.wait_for_driver(|| inflight.pending.wait(slice)) {
                         Err(TransportError::TimedOut { .. }) => {}
                         outcome => break outcome,
                     }
@@ -1060,14 +1078,33 @@ impl Channel {
     /// blocking. False when there is nothing to drive here (reader threads, or another thread
     /// is driving), so the caller should wait on its reply instead.
     pub fn drive(&self) -> bool {
+        self.drive_until(&|| false)
+    }
+
+    /// [`Channel::drive`], stopping once `enough` says the caller has what it waits for
+    /// ([`Connection::drive_until`]), unless other threads wait for replies this one reads.
+    pub fn drive_until(&self, enough: &dyn Fn() -> bool) -> bool {
+        let leave_early = || enough() && self.waiting_for_driver.load(Ordering::Relaxed) == 0;
         let mut drove = false;
         for lane in &self.lanes {
             let conn = lane.conn.read().clone();
             if let Some(conn) = conn {
-                drove |= conn.drive();
+                drove |= conn.drive_until(&leave_early);
+                if leave_early() {
+                    break;
+                }
             }
         }
         drove
+    }
+
+    /// Runs `wait`, a wait of this thread for another that drives the connections to read
+    /// its replies, counted as such ([`Channel::drive_until`]).
+    pub fn wait_for_driver<T>(&self, wait: impl FnOnce() -> T) -> T {
+        self.waiting_for_driver.fetch_add(1, Ordering::Relaxed);
+        let waited = wait();
+        self.waiting_for_driver.fetch_sub(1, Ordering::Relaxed);
+        waited
     }
 
     /// Blocks until a connection has something to read or `until` passes (at most a short

@@ -34,7 +34,7 @@ use crate::xdr::{Decode, Encode, Reader, Writer};
 use crate::{Error, Result};
 
 pub use batch::{Batch, BatchReply};
-pub use channel::{ChannelStats, ConnectionStats, InFlight, RetryPolicy};
+pub use channel::{ChannelStats, ConnectionStats, InFlight, ReceiveBufferStats, RetryPolicy};
 pub use dir::{DirEntry, ReadDir};
 pub use file::{File, OpenOptions};
 pub use future::CallFuture;
@@ -326,6 +326,12 @@ impl Client {
     /// Per-procedure counts, errors and latency, like `nfsiostat`.
     pub fn op_stats(&self) -> Vec<OpStats> {
         stats::snapshot(&self.inner.nfs.stats().ops)
+    }
+
+    /// How many receive buffers large replies needed (each `rsize` bytes, mapped once and
+    /// reused), and how often one was reused.
+    pub fn receive_buffer_stats(&self) -> ReceiveBufferStats {
+        self.inner.nfs.receive_buffer_stats()
     }
 
     /// Per-connection counters.
