@@ -188,6 +188,9 @@ pub struct Channel {
     paths: Arc<Paths>,
     /// Where the next search for the least-loaded lane starts.
     next_lane: AtomicUsize,
+    /// The lane the next [`Channel::drive_until`] reads first: a driver that stops early
+    /// must not favour one connection while the replies on the others wait.
+    next_driven_lane: AtomicUsize,
     socket: SocketOptions,
     max_in_flight: usize,
     /// Largest READ or WRITE payload (and READDIR reply) asked for; bounds the records accepted.
@@ -478,6 +481,7 @@ impl Channel {
             lanes,
             paths,
             next_lane: AtomicUsize::new(0),
+            next_driven_lane: AtomicUsize::new(0),
             waiting_for_driver: AtomicUsize::new(0),
             socket: config.socket,
             max_in_flight: config.max_in_flight,
@@ -1086,7 +1090,9 @@ impl Channel {
     pub fn drive_until(&self, enough: &dyn Fn() -> bool) -> bool {
         let leave_early = || enough() && self.waiting_for_driver.load(Ordering::Relaxed) == 0;
         let mut drove = false;
-        for lane in &self.lanes {
+        let n = self.lanes.len();
+        let first = self.next_driven_lane.fetch_add(1, Ordering::Relaxed) % n.max(1);
+        for lane in (0..n).map(|k| &self.lanes[(first + k) % n]) {
             let conn = lane.conn.read().clone();
             if let Some(conn) = conn {
                 drove |= conn.drive_until(&leave_early);
