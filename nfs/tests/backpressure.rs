@@ -120,14 +120,9 @@ fn the_default_pool_never_holds_back_a_batch_that_fills_every_call_slot() {
 /// call in flight (the kernel's copy into memory out of the cache costs nearly twice as much).
 #[test]
 fn a_batch_reading_its_own_replies_lands_them_in_few_buffers() {
-    let s = vfs_scratch("backpressure-few-buffers");
-    let data = pattern(16 * MIB, 19);
-    let file = s.client.create("f", 0o644).unwrap();
-    file.write_at(&data, 0).unwrap();
-    // Whatever NFSX_TEST_OPTIONS says: this is about the caller reading its replies.
-    let client =
-        Client::mount(&format!("{}/{}?rtc=1&rsize=1048576&nconnect=1", server().vfs_url, s.name)).unwrap();
-    let fh = *client.open("f", &OpenOptions::new()).unwrap().handle();
+    // rtc=1 whatever else NFSX_TEST_OPTIONS adds: it takes precedence over `backend`.
+    let (_s, client, fh, data) =
+        file_mounted_with("backpressure-few-buffers", 16 * MIB, 19, "rtc=1&rsize=1048576&nconnect=1");
     const SLOTS: usize = 8;
     let mut batch = client.batch(SLOTS);
     let mut replies = Vec::new();
