@@ -272,14 +272,11 @@ impl<'a> Batch<'a> {
                 }
                 continue;
             }
+            let wake_by =
+                if channel.caller_driven() { wake_by.min(Instant::now() + HANDOFF_CHECK) } else { wake_by };
             let mut queue = self.ready.slots.lock();
             if queue.is_empty() {
-                if channel.caller_driven() {
-                    let wake_by = wake_by.min(Instant::now() + HANDOFF_CHECK);
-                    channel.wait_for_driver(|| self.ready.landed.wait_until(&mut queue, wake_by));
-                } else {
-                    self.ready.landed.wait_until(&mut queue, wake_by);
-                }
+                channel.wait_for_driver(|| self.ready.landed.wait_until(&mut queue, wake_by));
             }
         }
     }

@@ -1104,9 +1104,13 @@ impl Channel {
         drove
     }
 
-    /// Runs `wait`, a wait of this thread for another that drives the connections to read
-    /// its replies, counted as such ([`Channel::drive_until`]).
+    /// Runs `wait`, a wait of this thread for its replies; in [`ReceiveMode::Caller`] it waits
+    /// for another thread that drives the connections, and is counted as such
+    /// ([`Channel::drive_until`]).
     pub fn wait_for_driver<T>(&self, wait: impl FnOnce() -> T) -> T {
+        if !self.caller_driven() {
+            return wait();
+        }
         self.waiting_for_driver.fetch_add(1, Ordering::Relaxed);
         let waited = wait();
         self.waiting_for_driver.fetch_sub(1, Ordering::Relaxed);
