@@ -49,7 +49,7 @@ static const char *phase_names[] = {"getattr", "create", "stat", "read", "remove
 static struct {
 	enum workload workload;
 	const char *server, *export, *prefix;
-	int threads, qd, shared_dir, verify, random, read_mode;
+	int threads, qd, shared_dir, verify, random, read_mode, stepped;
 	double duration;
 	uint64_t ops, files, file_size, bs, size, seed;
 	long server_pid;
@@ -417,6 +417,16 @@ static void run_phase(struct worker *w)
 static int phase_count;
 static enum phase phases[4];
 
+/* With --stepped, a line on stdin starts each phase: nfsx-bench compare runs the clients' phases
+ * in turn, so that each phase of each client meets the server in the same state (ext4 without a
+ * journal, for one, makes each create slower for every file removed in the last minutes).
+ * Returns 0 when stdin ended instead: the comparison gave up. */
+static int await_step(void)
+{
+	char line[16];
+	return !cfg.stepped || fgets(line, sizeof line, stdin) != NULL;
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -515,7 +525,7 @@ static void usage(void)
 	fprintf(stderr, "usage: nfsx-bench-libnfs --workload getattr|null|md|io --server HOST --export PATH "
 			"--prefix DIR [--threads T] [--qd Q] [--duration S] [--ops N] [--files F] "
 			"[--file-size B] [--shared-dir] [--rw read|write|randread|randwrite] [--bs B] "
-			"[--size B] [--seed N] [--verify] [--server-pid PID]\n");
+			"[--size B] [--seed N] [--verify] [--server-pid PID] [--stepped]\n");
 	exit(2);
 }
 
@@ -537,7 +547,8 @@ int main(int argc, char **argv)
 	    {"duration", 1, 0, 'd'}, {"ops", 1, 0, 'n'},      {"files", 1, 0, 'f'},
 	    {"file-size", 1, 0, 'z'}, {"shared-dir", 0, 0, 'S'}, {"rw", 1, 0, 'r'},
 	    {"bs", 1, 0, 'b'},       {"size", 1, 0, 's'},     {"seed", 1, 0, 'x'},
-	    {"verify", 0, 0, 'v'},   {"server-pid", 1, 0, 'P'}, {0, 0, 0, 0}};
+	    {"verify", 0, 0, 'v'},   {"server-pid", 1, 0, 'P'}, {"stepped", 0, 0, 'T'},
+	    {0, 0, 0, 0}};
 	const char *workload = NULL, *rw = "write";
 	int c;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -559,6 +570,7 @@ int main(int argc, char **argv)
 		case 'x': cfg.seed = num(optarg); break;
 		case 'v': cfg.verify = 1; break;
 		case 'P': cfg.server_pid = (long)num(optarg); break;
+		case 'T': cfg.stepped = 1; break;
 		default: usage();
 		}
 	}
@@ -614,6 +626,13 @@ int main(int argc, char **argv)
 
 	int failed = 0;
 	for (int p = 0; p < phase_count; p++) {
+		if (!await_step()) {
+			fprintf(stderr, "nfsx-bench-libnfs: stdin closed before the %s phase\n", phase_names[phases[p]]);
+			failed = 1;
+			stop_all = 1;
+			pthread_barrier_wait(&barrier);
+			break;
+		}
 		current_phase = phases[p];
 		/* io read runs lay the file out first: that phase is named "layout" and not verified. */
 		int layout = cfg.workload == W_IO && cfg.read_mode && p == 0;

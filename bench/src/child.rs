@@ -1,8 +1,11 @@
 //! Runs a driver as a child process (the libnfs driver, or this binary for nfsx and for
-//! nfs3_client) with a deadline, and reads the JSON line it prints per phase.
+//! nfs3_client) one phase at a time, each with a deadline, and reads the JSON line it prints per
+//! phase.
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Command, Stdio};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::cli::{Opts, Workload};
@@ -110,82 +113,239 @@ fn self_command(mode: &[&str], o: &Opts) -> Result<Command, String> {
     Ok(c)
 }
 
-/// Runs `cmd`, killing it after `timeout`; returns the phases it printed, or what went wrong
-/// (with its stderr).
-pub fn run(cmd: Command, what: &str, timeout: Duration) -> Result<Vec<PhaseResult>, String> {
-    run_status(cmd, what, timeout).map_err(|(_, e)| e)
+/// A driver started with `--stepped`: it runs its next phase each time it is stepped, so that
+/// `compare` can run the clients' phases in turn and each meets the server in the same state.
+pub struct Stepped {
+    what: &'static str,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<String>,
+    stderr: Option<JoinHandle<String>>,
+    phases: Vec<PhaseResult>,
 }
 
-/// As [`run`], and a failure comes with the driver's exit code (`None`: killed or stopped).
-pub fn run_status(
-    mut cmd: Command,
-    what: &str,
-    timeout: Duration,
-) -> Result<Vec<PhaseResult>, (Option<i32>, String)> {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| (None, format!("cannot run the {what} driver ({:?}): {e}", cmd.get_program())))?;
-    let stdout = child.stdout.take().expect("piped");
-    let mut stderr = child.stderr.take().expect("piped");
-    let out_thread = std::thread::spawn(move || {
-        BufReader::new(stdout).lines().map_while(Result::ok).collect::<Vec<String>>()
-    });
-    let err_thread = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        s
-    });
-    let t0 = Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(s)) => break s,
-            Ok(None) if t0.elapsed() > timeout => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err((
-                    None,
-                    format!(
-                        "the {what} driver did not finish within {:.0} s and was stopped",
-                        timeout.as_secs_f64()
-                    ),
-                ));
+/// A driver's failure: its exit code (`None`: killed, stopped, or not started) and what went wrong,
+/// with its stderr.
+pub type Failure = (Option<i32>, String);
+
+impl Stepped {
+    pub fn start(mut cmd: Command, what: &'static str) -> Result<Stepped, Failure> {
+        let mut child = cmd
+            .arg("--stepped")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| (None, format!("cannot run the {what} driver ({:?}): {e}", cmd.get_program())))?;
+        let stdout = child.stdout.take().expect("piped");
+        let mut stderr = child.stderr.take().expect("piped");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
             }
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => return Err((None, format!("waiting for the {what} driver: {e}"))),
+        });
+        let stderr = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = stderr.read_to_string(&mut s);
+            s
+        });
+        Ok(Stepped {
+            what,
+            stdin: child.stdin.take(),
+            child,
+            lines,
+            stderr: Some(stderr),
+            phases: Vec::new(),
+        })
+    }
+
+    /// Runs the driver's next phase, stopping it if that takes longer than `timeout`. Ok(false):
+    /// it had no phase left and has exited cleanly.
+    pub fn step(&mut self, timeout: Duration) -> Result<bool, Failure> {
+        let deadline = Instant::now() + timeout;
+        if let Some(stdin) = &mut self.stdin {
+            // A driver that has run its last phase reads no more and may be gone: its exit
+            // status tells, below.
+            if stdin.write_all(b"go\n").and_then(|()| stdin.flush()).is_err() {
+                self.stdin = None;
+            }
         }
-    };
-    let lines = out_thread.join().unwrap_or_default();
-    let err = err_thread.join().unwrap_or_default();
-    if !status.success() {
-        let msg = err.trim();
-        let msg = if msg.is_empty() {
-            format!("the {what} driver failed ({status})")
-        } else {
-            format!("the {what} driver failed: {msg}")
+        loop {
+            match self.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(line) if line.starts_with('{') => {
+                    let what = self.what;
+                    let v: serde_json::Value = serde_json::from_str(&line)
+                        .map_err(|e| (None, format!("the {what} driver printed bad JSON ({e}): {line}")))?;
+                    let phase = PhaseResult::from_json(&v)
+                        .ok_or_else(|| (None, format!("the {what} driver's line lacks fields: {line}")))?;
+                    self.phases.push(phase);
+                    return Ok(true);
+                }
+                Ok(_) => {}
+                Err(RecvTimeoutError::Timeout) => return Err(self.stop_late(timeout)),
+                Err(RecvTimeoutError::Disconnected) => return self.exited(deadline, timeout).map(|()| false),
+            }
+        }
+    }
+
+    /// The phases of a driver that has run them all.
+    pub fn phases(mut self) -> Result<Vec<PhaseResult>, Failure> {
+        if self.phases.is_empty() {
+            return Err((None, format!("the {} driver printed no results", self.what)));
+        }
+        Ok(std::mem::take(&mut self.phases))
+    }
+
+    fn exited(&mut self, deadline: Instant, timeout: Duration) -> Result<(), Failure> {
+        let status = loop {
+            match self.child.try_wait() {
+                Ok(Some(s)) => break s,
+                Ok(None) if Instant::now() > deadline => return Err(self.stop_late(timeout)),
+                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+                Err(e) => return Err((None, format!("waiting for the {} driver: {e}", self.what))),
+            }
         };
-        return Err((status.code(), msg));
+        if status.success() {
+            return Ok(());
+        }
+        let err = self.stderr.take().and_then(|h| h.join().ok()).unwrap_or_default();
+        let msg = err.trim();
+        Err((
+            status.code(),
+            if msg.is_empty() {
+                format!("the {} driver failed ({status})", self.what)
+            } else {
+                format!("the {} driver failed: {msg}", self.what)
+            },
+        ))
     }
-    let mut phases = Vec::new();
-    for line in lines.iter().filter(|l| l.starts_with('{')) {
-        let v: serde_json::Value = serde_json::from_str(line)
-            .map_err(|e| (None, format!("the {what} driver printed bad JSON ({e}): {line}")))?;
-        phases.push(
-            PhaseResult::from_json(&v)
-                .ok_or_else(|| (None, format!("the {what} driver's line lacks fields: {line}")))?,
-        );
+
+    fn stop_late(&mut self, timeout: Duration) -> Failure {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        (
+            None,
+            format!(
+                "the {} driver did not finish a phase within {:.0} s and was stopped",
+                self.what,
+                timeout.as_secs_f64()
+            ),
+        )
     }
-    if phases.is_empty() {
-        return Err((None, format!("the {what} driver printed no results")));
+}
+
+impl Drop for Stepped {
+    /// A driver left behind (another client failed) sees its stdin close, skips its remaining
+    /// phases and cleans up what it made; one that does not within a minute is killed.
+    fn drop(&mut self) {
+        self.stdin = None;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while matches!(self.child.try_wait(), Ok(None)) {
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
-    Ok(phases)
+}
+
+/// In a driver started with `--stepped`: waits for the line that starts the next phase. False
+/// when stdin ended instead: the comparison gave up, so the driver skips its remaining phases.
+pub fn await_step(stepped: bool) -> bool {
+    let mut line = String::new();
+    !stepped || std::io::stdin().lock().read_line(&mut line).is_ok_and(|n| n > 0)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::libnfs_target;
+    use std::path::PathBuf;
+    use std::process::Command;
+    use std::time::Duration;
+
+    use super::{libnfs_target, Stepped};
+
+    const PHASE_LINE: &str = r#"{"client":"fake","phase":"%s","ops":1,"bytes":0,"seconds":1,"client_cpu_user_s":0,"client_cpu_sys_s":0,"latency_us":{"p50":1,"p99":1,"p999":1}}"#;
+
+    /// A shell driver named `name` that runs `phases`, logging each start to `log`, as the real
+    /// drivers do with --stepped: a line on stdin starts a phase; stdin's end stops it.
+    fn fake_driver(name: &str, phases: &str, log: &PathBuf) -> Command {
+        let script = format!(
+            r#"for p in {phases}; do
+                 if ! read go; then echo "{name} stopped" >> "$0"; exit 1; fi
+                 echo "{name} $p" >> "$0"
+                 printf '%s\n' "$(printf '{PHASE_LINE}' "$p")"
+               done"#
+        );
+        let mut c = Command::new("sh");
+        c.args(["-c", &script]).arg(log);
+        c
+    }
+
+    fn log_file(test: &str) -> PathBuf {
+        let p = std::env::temp_dir().join(format!("nfsx-bench-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_file(&p);
+        p
+    }
+
+    fn log_lines(p: &PathBuf) -> Vec<String> {
+        std::fs::read_to_string(p).unwrap_or_default().lines().map(str::to_string).collect()
+    }
+
+    const LONG: Duration = Duration::from_secs(30);
+
+    #[test]
+    fn drivers_take_turns_phase_by_phase() {
+        let log = log_file("turns");
+        let mut x = Stepped::start(fake_driver("x", "create stat", &log), "x").unwrap();
+        let mut y = Stepped::start(fake_driver("y", "create stat", &log), "y").unwrap();
+        for _ in 0..2 {
+            assert!(x.step(LONG).unwrap());
+            assert!(y.step(LONG).unwrap());
+        }
+        assert!(!y.step(LONG).unwrap());
+        assert!(!x.step(LONG).unwrap());
+        assert_eq!(log_lines(&log), ["x create", "y create", "x stat", "y stat"]);
+        let phases: Vec<String> = x.phases().unwrap().into_iter().map(|p| p.phase).collect();
+        assert_eq!(phases, ["create", "stat"]);
+        let _ = std::fs::remove_file(&log);
+    }
+
+    #[test]
+    fn a_driver_left_behind_is_told_to_stop() {
+        let log = log_file("left");
+        let mut x = Stepped::start(fake_driver("x", "create stat", &log), "x").unwrap();
+        assert!(x.step(LONG).unwrap());
+        drop(x);
+        assert_eq!(log_lines(&log), ["x create", "x stopped"]);
+        let _ = std::fs::remove_file(&log);
+    }
+
+    #[test]
+    fn a_failing_driver_says_why() {
+        let mut c = Command::new("sh");
+        c.args(["-c", "read go; echo 'cannot mount' >&2; exit 3"]);
+        let mut x = Stepped::start(c, "x").unwrap();
+        let (code, why) = x.step(LONG).unwrap_err();
+        assert_eq!(code, Some(3));
+        assert!(why.contains("the x driver failed: cannot mount"), "{why}");
+    }
+
+    #[test]
+    fn a_phase_past_its_deadline_is_stopped() {
+        let mut c = Command::new("sh");
+        c.args(["-c", "read go; sleep 60"]);
+        let mut x = Stepped::start(c, "x").unwrap();
+        let started = std::time::Instant::now();
+        let (code, why) = x.step(Duration::from_millis(300)).unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(10));
+        assert_eq!(code, None);
+        assert!(why.contains("did not finish a phase"), "{why}");
+    }
 
     #[test]
     fn targets() {

@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     about = "Load generator for NFSv3 clients: nfsx, and libnfs side by side",
     long_about = "Load generator for NFSv3 clients. `getattr`, `null`, `md` and `io` run a workload \
                   through nfsx; `compare <workload>` runs the same workload through libnfs and \
-                  nfsx, alternating, and prints each metric with the ratio nfsx/libnfs \
+                  nfsx, the clients taking turns phase by phase, and prints each metric with the ratio nfsx/libnfs \
                   (`--with nfs3_client` adds the Rust crate nfs3_client and nfsx/nfs3_client)."
 )]
 pub struct Cli {
@@ -28,7 +28,7 @@ pub enum Command {
     Md(Opts),
     /// fio-like sequential or random reads or writes of --bs blocks over a --size file per thread.
     Io(Opts),
-    /// The same workload through libnfs and nfsx, alternating A/B --runs times.
+    /// The same workload through libnfs and nfsx, --runs times, the clients taking turns phase by phase.
     Compare(CompareOpts),
     /// No server: the CPU each kernel interface (write/read, io_uring SEND, SEND_ZC, RECV,
     /// READ_FIXED into a registered buffer) costs per MiB through one loopback TCP connection,
@@ -40,7 +40,7 @@ pub enum Command {
     Nfs3ClientDriver(DriverOpts),
 }
 
-/// A peer client `compare --with` also runs each time, between libnfs and nfsx.
+/// A peer client `compare --with` also runs each time, its turn between libnfs's and nfsx's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Peer {
     /// The Rust crate nfs3_client (0.9, tokio): getattr and io only.
@@ -198,6 +198,9 @@ pub struct Opts {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Wait for a line on stdin before each phase (how `compare` runs the clients' phases in turn).
+    #[arg(long, hide = true)]
+    pub stepped: bool,
 }
 
 impl Opts {
@@ -212,10 +215,11 @@ pub struct CompareOpts {
     pub workload: Workload,
     #[command(flatten)]
     pub opts: Opts,
-    /// A/B alternations (libnfs then nfsx, each time).
+    /// Runs: in each, every phase goes through each client in turn (libnfs first in odd runs,
+    /// nfsx first in even ones).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub runs: u32,
-    /// Also run nfs3_client (the Rust crate) each time, between libnfs and nfsx, and show
+    /// Also run nfs3_client (the Rust crate) each time, its turn between libnfs's and nfsx's, and show
     /// nfsx/nfs3_client ratios; getattr and io only. One call in flight per connection, so
     /// --qd Q opens Q connections per thread.
     #[arg(long = "with", value_enum)]

@@ -1,6 +1,7 @@
-//! `compare`: the same workload through libnfs and nfsx, alternating libnfs/nfsx `--runs` times,
-//! each run a separate child process measured by itself; then each metric's medians and the
-//! ratio nfsx/libnfs (median and spread over the run pairs). `--with nfs3_client` runs the Rust
+//! `compare`: the same workload through libnfs and nfsx, `--runs` times, each client a separate
+//! child process measured by itself, the clients taking turns phase by phase (libnfs first in
+//! odd runs, nfsx in even ones); then each metric's medians and the ratio nfsx/libnfs (median
+//! and spread over the runs). `--with nfs3_client` runs the Rust
 //! crate nfs3_client between the two each time and adds nfsx/nfs3_client ratios; where it cannot
 //! do the workload, or fails, it is left out with the reason, never the whole comparison.
 //! `--sweep` repeats it over queue depths or nconnect values and `--plot` draws the result
@@ -160,33 +161,72 @@ fn run_all(
     }
     let mut out = Vec::new();
     for run in 1..=runs {
-        let order = if nfs3_client_on { "libnfs, nfs3_client, then nfsx" } else { "libnfs, then nfsx" };
-        eprintln!("nfsx-bench: {} run {run}/{runs}: {order}", workload.name());
-        let prefix = workloads::run_prefix("libnfs");
-        let mut libnfs = child::run(child::libnfs_command(workload, o, &prefix)?, "libnfs", timeout)?;
+        // Each phase runs through every client in turn before the next phase starts, so that
+        // all meet the server in the same state; odd runs start each phase with libnfs, even
+        // runs with nfsx, so that a server that drifts within a run favours neither.
+        let mut order = vec![Contender::Libnfs];
+        if nfs3_client_on {
+            order.push(Contender::Nfs3Client);
+        }
+        order.push(Contender::Nfsx);
+        if run % 2 == 0 {
+            order.reverse();
+        }
+        let names: Vec<&str> = order.iter().map(|c| c.name()).collect();
+        eprintln!(
+            "nfsx-bench: {} run {run}/{runs}: each phase through {}",
+            workload.name(),
+            names.join(", then ")
+        );
+        let mut drivers = Vec::new();
+        for client in order {
+            let started = match client {
+                Contender::Libnfs => child::libnfs_command(workload, o, &workloads::run_prefix("libnfs")),
+                Contender::Nfs3Client => child::nfs3_client_command(workload, o),
+                Contender::Nfsx => child::nfsx_command(workload, o),
+            }
+            .and_then(|cmd| child::Stepped::start(cmd, client.name()).map_err(|(_, why)| why));
+            match started {
+                Ok(driver) => drivers.push((client, Some(driver))),
+                Err(why) if client == Contender::Nfs3Client => {
+                    leave_out_nfs3_client((None, why), run, &mut skipped, &mut nfs3_client_on)?
+                }
+                Err(why) => return Err(why),
+            }
+        }
+        let (mut libnfs, mut nfs3_client, mut nfsx) = (None, None, None);
+        while drivers.iter().any(|(_, d)| d.is_some()) {
+            for (client, slot) in &mut drivers {
+                let Some(driver) = slot else { continue };
+                let stepped = driver.step(timeout);
+                let finished = match stepped {
+                    Ok(true) => continue,
+                    Ok(false) => slot.take().map(child::Stepped::phases),
+                    Err(failure) => {
+                        *slot = None;
+                        Some(Err(failure))
+                    }
+                };
+                match (client, finished) {
+                    (_, None) => {}
+                    (Contender::Nfs3Client, Some(Ok(phases))) => nfs3_client = Some(phases),
+                    (Contender::Nfs3Client, Some(Err(failure))) => {
+                        leave_out_nfs3_client(failure, run, &mut skipped, &mut nfs3_client_on)?
+                    }
+                    (_, Some(Err((_, why)))) => return Err(why),
+                    (Contender::Libnfs, Some(Ok(phases))) => libnfs = Some(phases),
+                    (Contender::Nfsx, Some(Ok(phases))) => nfsx = Some(phases),
+                }
+            }
+        }
+        let (Some(mut libnfs), Some(nfsx)) = (libnfs, nfsx) else {
+            return Err("internal: a client's driver ended without results".into());
+        };
         for r in &mut libnfs {
             r.workload = workload.name().into();
             r.parameters = params.clone();
             r.environment = env.clone();
         }
-        let mut nfs3_client = None;
-        if nfs3_client_on {
-            let cmd = child::nfs3_client_command(workload, o)?;
-            match child::run_status(cmd, "nfs3_client", timeout) {
-                Ok(phases) => nfs3_client = Some(phases),
-                Err((code, why)) if code == Some(i32::from(nfs3_driver::BAD_DATA_EXIT)) => return Err(why),
-                Err((code, why)) if code == Some(i32::from(nfs3_driver::CANNOT_EXIT)) => {
-                    eprintln!("nfsx-bench: nfs3_client left out: {why}");
-                    skipped = Some(why);
-                    nfs3_client_on = false;
-                }
-                Err((_, why)) => {
-                    eprintln!("nfsx-bench: nfs3_client left out of run {run}: {why}");
-                    skipped.get_or_insert(format!("run {run}: {why}"));
-                }
-            }
-        }
-        let nfsx = child::run(child::nfsx_command(workload, o)?, "nfsx", timeout)?;
         let yardsticks = yardsticks.and_then(|call| {
             Yardsticks::measure(call, o)
                 .map_err(|why| eprintln!("nfsx-bench: yardsticks left out of run {run}: {why}"))
@@ -195,6 +235,45 @@ fn run_all(
         out.push(Run { libnfs, nfs3_client, nfsx, yardsticks });
     }
     Ok(Runs { runs: out, nfs3_client_skipped: skipped })
+}
+
+/// The clients a comparison runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Contender {
+    Libnfs,
+    Nfs3Client,
+    Nfsx,
+}
+
+impl Contender {
+    fn name(self) -> &'static str {
+        match self {
+            Contender::Libnfs => "libnfs",
+            Contender::Nfs3Client => "nfs3_client",
+            Contender::Nfsx => "nfsx",
+        }
+    }
+}
+
+/// nfs3_client failed this run (see `run_all` for what each failure means).
+fn leave_out_nfs3_client(
+    (code, why): child::Failure,
+    run: u32,
+    skipped: &mut Option<String>,
+    nfs3_client_on: &mut bool,
+) -> Result<(), String> {
+    if code == Some(i32::from(nfs3_driver::BAD_DATA_EXIT)) {
+        return Err(why);
+    }
+    if code == Some(i32::from(nfs3_driver::CANNOT_EXIT)) {
+        eprintln!("nfsx-bench: nfs3_client left out: {why}");
+        *skipped = Some(why);
+        *nfs3_client_on = false;
+    } else {
+        eprintln!("nfsx-bench: nfs3_client left out of run {run}: {why}");
+        skipped.get_or_insert(format!("run {run}: {why}"));
+    }
+    Ok(())
 }
 
 /// One metric of one phase over all runs.
@@ -472,7 +551,11 @@ pub fn compare(c: &CompareOpts) -> Result<(), String> {
         } else {
             ("libnfs then nfsx", "nfsx/libnfs is the median")
         };
-        println!("{} runs, {order} each time:\n{}", runs.runs.len(), report::table(&all));
+        println!(
+            "{} runs, each phase through {order} in odd runs, the reverse in even runs:\n{}",
+            runs.runs.len(),
+            report::table(&all)
+        );
         println!(
             "{} medians over {} runs; {ratios} of the per-run ratios (spread: min..max):\n{}",
             c.workload.name(),

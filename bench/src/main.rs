@@ -2,9 +2,9 @@
 //!
 //! ```text
 //!  nfsx-bench getattr|md|io ...     one workload through nfsx, in this process
-//!  nfsx-bench compare <workload>    libnfs driver (child, C)          ─┐ alternating, --runs
-//!    [--with nfs3_client]           nfs3_client driver (child, self)  ─┤ times, each measuring
-//!                                   nfsx driver (child, self)         ─┘ itself
+//!  nfsx-bench compare <workload>    libnfs driver (child, C)          ─┐ taking turns phase by
+//!    [--with nfs3_client]           nfs3_client driver (child, self)  ─┤ phase, --runs times,
+//!                                   nfsx driver (child, self)         ─┘ each measuring itself
 //!         │ one JSON line per phase: ops, bytes, seconds, own getrusage CPU, server CPU
 //!         ▼ (/proc/PID/stat of the server), latency percentiles
 //!  table / --json / --plot (with --sweep)
@@ -14,7 +14,7 @@
 //! loopback (`kernel_io`).
 //!
 //! Modules: `cli` (options), `workloads` (the nfsx driver: getattr, md, io), `nfs3_driver`
-//! (the nfs3_client driver: getattr, io), `child` (runs a driver as a child with a deadline),
+//! (the nfs3_client driver: getattr, io), `child` (runs a driver as a child, a phase at a time, each with a deadline),
 //! `stats` (rusage, server CPU, HDR histograms, results), `report` (table), `compare` (A/B runs
 //! and ratios), `plot` (SVG), `pattern` (the seeded data every driver writes and verifies),
 //! `progress` (live rates).

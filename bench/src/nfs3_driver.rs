@@ -40,6 +40,7 @@ use nfs3_client::{Nfs3Client, Nfs3ConnectionBuilder, RpcError};
 use serde_json::json;
 use tokio::net::TcpStream;
 
+use crate::child;
 use crate::cli::{Opts, Workload};
 use crate::pattern;
 use crate::stats::{self, PhaseResult};
@@ -290,6 +291,9 @@ async fn measure(
     let mut written = vec![0u64; groups.len()];
     let mut out = Vec::new();
     for (name, op, timed, verifies) in specs {
+        if !child::await_step(o.stepped) {
+            return Err(Failure::Failed(format!("stdin closed before the {name} phase")));
+        }
         let started = Instant::now();
         let deadline =
             started + if timed { Duration::from_secs_f64(o.duration) } else { Duration::from_secs(86_400) };

@@ -251,6 +251,25 @@ fn compare_runs_both_clients() {
 }
 
 #[test]
+fn compare_md_runs_the_clients_phase_by_phase_in_turn() {
+    let url = &server().vfs_url;
+    let out = bench(&["compare", "md", "--url", url, "--runs", "2", "--files", "20", "--qd", "4", "--json"]);
+    if cfg!(not(has_libnfs)) {
+        return;
+    }
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("md run 1/2: each phase through libnfs, then nfsx"), "{err}");
+    assert!(err.contains("md run 2/2: each phase through nfsx, then libnfs"), "{err}");
+    let v = phases(&out);
+    let ran: Vec<(&str, &str)> =
+        v.iter().filter_map(|p| Some((p["client"].as_str()?, p["phase"].as_str()?))).collect();
+    let of = |client: &str| ran.iter().filter(|(c, _)| *c == client).map(|(_, p)| *p).collect::<Vec<_>>();
+    assert_eq!(of("libnfs"), ["create", "stat", "remove", "create", "stat", "remove"]);
+    assert_eq!(of("nfsx"), of("libnfs"));
+}
+
+#[test]
 fn a_sweep_reports_each_point_and_plots_all_three_clients() {
     let dir = std::env::temp_dir().join(format!("nfsx-bench-plot-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -17,6 +17,7 @@ use nfsx::client::{Batch, BatchReply};
 use nfsx::Client;
 use serde_json::{json, Map, Value};
 
+use crate::child;
 use crate::cli::{Opts, Workload};
 use crate::progress::Progress;
 use crate::stats::{self, PhaseResult};
@@ -327,6 +328,12 @@ pub fn run(
     let mut out = Vec::new();
     let mut failure = None;
     for (k, spec) in specs.iter().enumerate() {
+        if !child::await_step(o.stepped) {
+            failure = Some(format!("stdin closed before the {} phase", spec.name));
+            stop.store(true, Ordering::Relaxed);
+            barrier.wait();
+            break;
+        }
         let started = Instant::now();
         let deadline = if spec.timed {
             started + Duration::from_secs_f64(o.duration)
