@@ -1,7 +1,7 @@
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
@@ -14,8 +14,8 @@ pub struct SocketOptions {
     /// Local address to send from (multi-NIC hosts); the port is chosen as above.
     pub local_addr: Option<std::net::IpAddr>,
     /// Source port to try first: a reconnecting connection's old one, since servers know a
-    /// client's duplicate request cache by its address and port. Taken by another socket, any
-    /// port will do.
+    /// client's duplicate request cache by its address and port. Held by another socket for
+    /// longer than a moment, any port will do.
     pub local_port: Option<u16>,
     pub connect_timeout: Duration,
     /// A send that makes no progress for this long fails, since the server has stopped reading
@@ -46,6 +46,11 @@ const RESERVED_PORT_LOW: u16 = 512;
 const RESERVED_PORT_HIGH: u16 = 1023;
 /// Connects retried on another reserved port when the chosen one is still tied to this server.
 const MAX_RESERVED_CONNECT_ATTEMPTS: u32 = 16;
+/// How long a reconnect keeps asking for its old source port while a socket holds it, and the
+/// pause between tries: the old connection's socket lets go within a round trip of its reset
+/// or close, while a port held for longer is not coming back.
+const OLD_PORT_PATIENCE: Duration = Duration::from_millis(100);
+const OLD_PORT_RETRY_PAUSE: Duration = Duration::from_millis(2);
 
 /// Opens a TCP connection with TCP_NODELAY (RPCs are small and latency-bound) and the options above.
 pub fn connect(addr: SocketAddr, opts: &SocketOptions) -> io::Result<TcpStream> {
@@ -54,23 +59,37 @@ pub fn connect(addr: SocketAddr, opts: &SocketOptions) -> io::Result<TcpStream> 
         SocketAddr::V6(_) => std::net::Ipv6Addr::UNSPECIFIED.into(),
     });
     if let Some(port) = opts.local_port {
-        let again = new_socket(addr, opts).and_then(|socket| {
-            socket.bind(&SockAddr::from(SocketAddr::new(local_ip, port)))?;
-            socket.connect_timeout(&SockAddr::from(addr), opts.connect_timeout)?;
-            Ok(socket)
-        });
-        match again {
-            Ok(socket) => return Ok(socket.into()),
-            // Taken (by another socket, or a TIME_WAIT towards this server), or reserved and
-            // no longer ours to bind: any port will do.
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::AddrInUse
-                        | io::ErrorKind::AddrNotAvailable
-                        | io::ErrorKind::PermissionDenied
-                ) => {}
-            Err(e) => return Err(e),
+        let patience = Instant::now() + OLD_PORT_PATIENCE;
+        loop {
+            let again = new_socket(addr, opts).and_then(|socket| {
+                socket.bind(&SockAddr::from(SocketAddr::new(local_ip, port)))?;
+                socket.connect_timeout(&SockAddr::from(addr), opts.connect_timeout)?;
+                Ok(socket)
+            });
+            match again {
+                Ok(socket) => return Ok(socket.into()),
+                // Still held, most likely by the broken connection's own socket on its way
+                // out (its reset refused while a reader left, its FIN not yet answered).
+                Err(e)
+                    if matches!(e.kind(), io::ErrorKind::AddrInUse | io::ErrorKind::AddrNotAvailable)
+                        && Instant::now() < patience =>
+                {
+                    std::thread::sleep(OLD_PORT_RETRY_PAUSE);
+                }
+                // Taken for longer (by another socket, or a TIME_WAIT towards this server), or
+                // reserved and no longer ours to bind: any port will do.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::AddrInUse
+                            | io::ErrorKind::AddrNotAvailable
+                            | io::ErrorKind::PermissionDenied
+                    ) =>
+                {
+                    break
+                }
+                Err(e) => return Err(e),
+            }
         }
     }
     let mut privileged = opts.reserved_port;

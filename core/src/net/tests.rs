@@ -202,6 +202,26 @@ fn connecting_to_a_closed_port_is_a_connect_error() {
 }
 
 #[test]
+fn a_reconnect_waits_a_moment_for_its_old_port() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let opts = options();
+    let old = super::socket::connect(addr, &opts).unwrap();
+    let port = old.local_addr().unwrap().port();
+    let (served, _) = listener.accept().unwrap();
+    // The server hangs up; the old socket holds the port towards it until it is closed, a
+    // moment after the reconnect starts.
+    drop(served);
+    let closer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(10));
+        drop(old);
+    });
+    let again = super::socket::connect(addr, &SocketOptions { local_port: Some(port), ..opts }).unwrap();
+    closer.join().unwrap();
+    assert_eq!(again.local_addr().unwrap().port(), port);
+}
+
+#[test]
 fn a_future_is_woken_when_its_reply_lands() {
     use std::task::{Context, Poll};
 
