@@ -15,7 +15,7 @@
 //!
 //! Modules: `cli` (options), `workloads` (the nfsx driver: getattr, md, io), `nfs3_driver`
 //! (the nfs3_client driver: getattr, io), `child` (runs a driver as a child, a phase at a time, each with a deadline),
-//! `stats` (rusage, server CPU, HDR histograms, results), `report` (table), `compare` (A/B runs
+//! `stats` (rusage, server CPU, HDR histograms, results), `report` (table), `compare` (runs in turn
 //! and ratios), `plot` (SVG), `pattern` (the seeded data every driver writes and verifies),
 //! `progress` (live rates).
 
