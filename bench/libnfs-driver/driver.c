@@ -417,10 +417,11 @@ static void run_phase(struct worker *w)
 static int phase_count;
 static enum phase phases[4];
 
-/* With --stepped, a line on stdin starts each phase: nfsx-bench compare runs the clients' phases
- * in turn, so that each phase of each client meets the server in the same state (ext4 without a
- * journal, for one, makes each create slower for every file removed in the last minutes).
- * Returns 0 when stdin ended instead: the comparison gave up. */
+/* With --stepped, the driver says "ready" once set up, and a line on stdin starts each phase and
+ * then the cleanup: nfsx-bench compare runs the clients' phases in turn, so that each phase of
+ * each client meets the server in the same state (ext4 without a journal, for one, makes each
+ * create slower for every file removed in the last minutes). Returns 0 when stdin ended
+ * instead: the comparison gave up. */
 static int await_step(void)
 {
 	char line[16];
@@ -623,6 +624,10 @@ int main(int argc, char **argv)
 	pthread_barrier_init(&barrier, NULL, cfg.threads + 1);
 	for (int i = 0; i < cfg.threads; i++)
 		pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]);
+	if (cfg.stepped) {
+		printf("ready\n");
+		fflush(stdout);
+	}
 
 	int failed = 0;
 	for (int p = 0; p < phase_count; p++) {
@@ -700,12 +705,15 @@ int main(int argc, char **argv)
 		printf("}\n");
 		fflush(stdout);
 		if (failed) {
+			/* The workers wait at the next phase's barrier once, see stop_all and leave. */
 			stop_all = 1;
-			for (int q2 = p + 1; q2 < phase_count; q2++)
+			if (p + 1 < phase_count)
 				pthread_barrier_wait(&barrier);
 			break;
 		}
 	}
+	/* Cleanup too waits for its turn: under compare it must not run during another client's phase. */
+	await_step();
 	for (int i = 0; i < cfg.threads; i++)
 		pthread_join(workers[i].thread, NULL);
 	/* Best-effort cleanup of what the run made. */

@@ -113,8 +113,10 @@ fn self_command(mode: &[&str], o: &Opts) -> Result<Command, String> {
     Ok(c)
 }
 
-/// A driver started with `--stepped`: it runs its next phase each time it is stepped, so that
-/// `compare` can run the clients' phases in turn and each meets the server in the same state.
+/// A driver started with `--stepped`: once set up it says [`READY`], then runs its next phase
+/// each time it is stepped, and its cleanup at the step after the last, so that `compare` can run
+/// the clients' setups, phases and cleanups in turn and each phase meets the server in the same
+/// state.
 pub struct Stepped {
     what: &'static str,
     child: Child,
@@ -124,12 +126,16 @@ pub struct Stepped {
     phases: Vec<PhaseResult>,
 }
 
+/// What a stepped driver prints, alone on a line, once it is set up.
+pub const READY: &str = "ready";
+
 /// A driver's failure: its exit code (`None`: killed, stopped, or not started) and what went wrong,
 /// with its stderr.
 pub type Failure = (Option<i32>, String);
 
 impl Stepped {
-    pub fn start(mut cmd: Command, what: &'static str) -> Result<Stepped, Failure> {
+    /// Starts the driver and waits, at most `timeout`, until it is set up.
+    pub fn start(mut cmd: Command, what: &'static str, timeout: Duration) -> Result<Stepped, Failure> {
         let mut child = cmd
             .arg("--stepped")
             .stdin(Stdio::piped())
@@ -152,23 +158,34 @@ impl Stepped {
             let _ = stderr.read_to_string(&mut s);
             s
         });
-        Ok(Stepped {
+        let mut driver = Stepped {
             what,
             stdin: child.stdin.take(),
             child,
             lines,
             stderr: Some(stderr),
             phases: Vec::new(),
-        })
+        };
+        let deadline = Instant::now() + timeout;
+        loop {
+            match driver.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(line) if line == READY => return Ok(driver),
+                Ok(_) => {}
+                Err(RecvTimeoutError::Timeout) => return Err(driver.stop_late(timeout)),
+                Err(RecvTimeoutError::Disconnected) => {
+                    driver.exited(deadline, timeout)?;
+                    return Err((None, format!("the {what} driver ended before it was set up")));
+                }
+            }
+        }
     }
 
-    /// Runs the driver's next phase, stopping it if that takes longer than `timeout`. Ok(false):
-    /// it had no phase left and has exited cleanly.
+    /// Runs the driver's next phase, or once they are all done its cleanup, stopping it if that
+    /// takes longer than `timeout`. Ok(false): it has cleaned up and exited cleanly.
     pub fn step(&mut self, timeout: Duration) -> Result<bool, Failure> {
         let deadline = Instant::now() + timeout;
         if let Some(stdin) = &mut self.stdin {
-            // A driver that has run its last phase reads no more and may be gone: its exit
-            // status tells, below.
+            // A driver that failed reads no more and may be gone: its exit status tells, below.
             if stdin.write_all(b"go\n").and_then(|()| stdin.flush()).is_err() {
                 self.stdin = None;
             }
@@ -199,6 +216,11 @@ impl Stepped {
         Ok(std::mem::take(&mut self.phases))
     }
 
+    /// Closes the driver's stdin: it skips its remaining phases and cleans up what it made.
+    pub fn hang_up(&mut self) {
+        self.stdin = None;
+    }
+
     fn exited(&mut self, deadline: Instant, timeout: Duration) -> Result<(), Failure> {
         let status = loop {
             match self.child.try_wait() {
@@ -211,29 +233,33 @@ impl Stepped {
         if status.success() {
             return Ok(());
         }
-        let err = self.stderr.take().and_then(|h| h.join().ok()).unwrap_or_default();
-        let msg = err.trim();
-        Err((
-            status.code(),
-            if msg.is_empty() {
-                format!("the {} driver failed ({status})", self.what)
-            } else {
-                format!("the {} driver failed: {msg}", self.what)
-            },
-        ))
+        Err((status.code(), self.with_stderr(format!("the {} driver failed ({status})", self.what))))
     }
 
     fn stop_late(&mut self, timeout: Duration) -> Failure {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        (
-            None,
-            format!(
-                "the {} driver did not finish a phase within {:.0} s and was stopped",
-                self.what,
-                timeout.as_secs_f64()
-            ),
-        )
+        let why = format!(
+            "the {} driver did not finish its setup, a phase or its cleanup within {:.0} s and was stopped",
+            self.what,
+            timeout.as_secs_f64()
+        );
+        (None, self.with_stderr(why))
+    }
+
+    /// `why`, and what the exited driver wrote to stderr. A process it left behind may hold the
+    /// pipe open: stderr waits a second at most.
+    fn with_stderr(&mut self, why: String) -> String {
+        let Some(reader) = self.stderr.take() else { return why };
+        let patience = Instant::now() + Duration::from_secs(1);
+        while !reader.is_finished() && Instant::now() < patience {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let err = if reader.is_finished() { reader.join().unwrap_or_default() } else { String::new() };
+        match err.trim() {
+            "" => why,
+            err => format!("{why}: {err}"),
+        }
     }
 }
 
@@ -241,7 +267,7 @@ impl Drop for Stepped {
     /// A driver left behind (another client failed) sees its stdin close, skips its remaining
     /// phases and cleans up what it made; one that does not within a minute is killed.
     fn drop(&mut self) {
-        self.stdin = None;
+        self.hang_up();
         let deadline = Instant::now() + Duration::from_secs(60);
         while matches!(self.child.try_wait(), Ok(None)) {
             if Instant::now() > deadline {
@@ -254,8 +280,9 @@ impl Drop for Stepped {
     }
 }
 
-/// In a driver started with `--stepped`: waits for the line that starts the next phase. False
-/// when stdin ended instead: the comparison gave up, so the driver skips its remaining phases.
+/// In a driver started with `--stepped`: waits for the line that starts the next phase (or the
+/// cleanup). False when stdin ended instead: the comparison gave up, so the driver skips its
+/// remaining phases.
 pub fn await_step(stepped: bool) -> bool {
     let mut line = String::new();
     !stepped || std::io::stdin().lock().read_line(&mut line).is_ok_and(|n| n > 0)
@@ -272,14 +299,18 @@ mod tests {
     const PHASE_LINE: &str = r#"{"client":"fake","phase":"%s","ops":1,"bytes":0,"seconds":1,"client_cpu_user_s":0,"client_cpu_sys_s":0,"latency_us":{"p50":1,"p99":1,"p999":1}}"#;
 
     /// A shell driver named `name` that runs `phases`, logging each start to `log`, as the real
-    /// drivers do with --stepped: a line on stdin starts a phase; stdin's end stops it.
+    /// drivers do with --stepped: "ready" once set up, a line on stdin starts each phase and then
+    /// the cleanup; stdin's end skips the phases left.
     fn fake_driver(name: &str, phases: &str, log: &PathBuf) -> Command {
         let script = format!(
-            r#"for p in {phases}; do
-                 if ! read go; then echo "{name} stopped" >> "$0"; exit 1; fi
+            r#"echo ready
+               for p in {phases}; do
+                 if ! read go; then echo "{name} stopped" >> "$0"; echo "{name} cleanup" >> "$0"; exit 1; fi
                  echo "{name} $p" >> "$0"
                  printf '%s\n' "$(printf '{PHASE_LINE}' "$p")"
-               done"#
+               done
+               read go
+               echo "{name} cleanup" >> "$0""#
         );
         let mut c = Command::new("sh");
         c.args(["-c", &script]).arg(log);
@@ -301,15 +332,15 @@ mod tests {
     #[test]
     fn drivers_take_turns_phase_by_phase() {
         let log = log_file("turns");
-        let mut x = Stepped::start(fake_driver("x", "create stat", &log), "x").unwrap();
-        let mut y = Stepped::start(fake_driver("y", "create stat", &log), "y").unwrap();
+        let mut x = Stepped::start(fake_driver("x", "create stat", &log), "x", LONG).unwrap();
+        let mut y = Stepped::start(fake_driver("y", "create stat", &log), "y", LONG).unwrap();
         for _ in 0..2 {
             assert!(x.step(LONG).unwrap());
             assert!(y.step(LONG).unwrap());
         }
         assert!(!y.step(LONG).unwrap());
         assert!(!x.step(LONG).unwrap());
-        assert_eq!(log_lines(&log), ["x create", "y create", "x stat", "y stat"]);
+        assert_eq!(log_lines(&log), ["x create", "y create", "x stat", "y stat", "y cleanup", "x cleanup"]);
         let phases: Vec<String> = x.phases().unwrap().into_iter().map(|p| p.phase).collect();
         assert_eq!(phases, ["create", "stat"]);
         let _ = std::fs::remove_file(&log);
@@ -318,33 +349,32 @@ mod tests {
     #[test]
     fn a_driver_left_behind_is_told_to_stop() {
         let log = log_file("left");
-        let mut x = Stepped::start(fake_driver("x", "create stat", &log), "x").unwrap();
+        let mut x = Stepped::start(fake_driver("x", "create stat", &log), "x", LONG).unwrap();
         assert!(x.step(LONG).unwrap());
         drop(x);
-        assert_eq!(log_lines(&log), ["x create", "x stopped"]);
+        assert_eq!(log_lines(&log), ["x create", "x stopped", "x cleanup"]);
         let _ = std::fs::remove_file(&log);
     }
 
     #[test]
-    fn a_failing_driver_says_why() {
+    fn a_driver_that_fails_to_set_up_says_why() {
         let mut c = Command::new("sh");
-        c.args(["-c", "read go; echo 'cannot mount' >&2; exit 3"]);
-        let mut x = Stepped::start(c, "x").unwrap();
-        let (code, why) = x.step(LONG).unwrap_err();
+        c.args(["-c", "echo 'cannot mount' >&2; exit 3"]);
+        let Err((code, why)) = Stepped::start(c, "x", LONG) else { panic!("a driver that exits 3 started") };
         assert_eq!(code, Some(3));
-        assert!(why.contains("the x driver failed: cannot mount"), "{why}");
+        assert!(why.contains("the x driver failed (exit status: 3): cannot mount"), "{why}");
     }
 
     #[test]
     fn a_phase_past_its_deadline_is_stopped() {
         let mut c = Command::new("sh");
-        c.args(["-c", "read go; sleep 60"]);
-        let mut x = Stepped::start(c, "x").unwrap();
+        c.args(["-c", "echo ready; read go; echo 'stuck' >&2; sleep 60"]);
+        let mut x = Stepped::start(c, "x", LONG).unwrap();
         let started = std::time::Instant::now();
         let (code, why) = x.step(Duration::from_millis(300)).unwrap_err();
         assert!(started.elapsed() < Duration::from_secs(10));
         assert_eq!(code, None);
-        assert!(why.contains("did not finish a phase"), "{why}");
+        assert!(why.contains("did not finish its setup, a phase or its cleanup"), "{why}");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! `compare`: the same workload through libnfs and nfsx, `--runs` times, each client a separate
-//! child process measured by itself, the clients taking turns phase by phase (libnfs first in
-//! odd runs, nfsx in even ones); then each metric's medians and the ratio nfsx/libnfs (median
+//! child process measured by itself, the clients taking turns at setup, at each phase and at
+//! cleanup (libnfs first in odd runs, nfsx in even ones); then each metric's medians and the ratio nfsx/libnfs (median
 //! and spread over the runs). `--with nfs3_client` runs the Rust
 //! crate nfs3_client between the two each time and adds nfsx/nfs3_client ratios; where it cannot
 //! do the workload, or fails, it is left out with the reason, never the whole comparison.
@@ -178,25 +178,26 @@ fn run_all(
             workload.name(),
             names.join(", then ")
         );
-        let mut drivers = Vec::new();
+        let mut drivers = Turns(Vec::new());
         for client in order {
             let started = match client {
                 Contender::Libnfs => child::libnfs_command(workload, o, &workloads::run_prefix("libnfs")),
                 Contender::Nfs3Client => child::nfs3_client_command(workload, o),
                 Contender::Nfsx => child::nfsx_command(workload, o),
             }
-            .and_then(|cmd| child::Stepped::start(cmd, client.name()).map_err(|(_, why)| why));
+            .map_err(|why| (None, why))
+            .and_then(|cmd| child::Stepped::start(cmd, client.name(), timeout));
             match started {
-                Ok(driver) => drivers.push((client, Some(driver))),
-                Err(why) if client == Contender::Nfs3Client => {
-                    leave_out_nfs3_client((None, why), run, &mut skipped, &mut nfs3_client_on)?
+                Ok(driver) => drivers.0.push((client, Some(driver))),
+                Err(failure) if client == Contender::Nfs3Client => {
+                    leave_out_nfs3_client(failure, run, &mut skipped, &mut nfs3_client_on)?
                 }
-                Err(why) => return Err(why),
+                Err((_, why)) => return Err(why),
             }
         }
         let (mut libnfs, mut nfs3_client, mut nfsx) = (None, None, None);
-        while drivers.iter().any(|(_, d)| d.is_some()) {
-            for (client, slot) in &mut drivers {
+        while drivers.0.iter().any(|(_, d)| d.is_some()) {
+            for (client, slot) in &mut drivers.0 {
                 let Some(driver) = slot else { continue };
                 let stepped = driver.step(timeout);
                 let finished = match stepped {
@@ -235,6 +236,18 @@ fn run_all(
         out.push(Run { libnfs, nfs3_client, nfsx, yardsticks });
     }
     Ok(Runs { runs: out, nfs3_client_skipped: skipped })
+}
+
+/// The drivers of one run. Dropped while some still run (another failed), it hangs up on all of
+/// them before waiting for each, so that they clean up at the same time.
+struct Turns(Vec<(Contender, Option<child::Stepped>)>);
+
+impl Drop for Turns {
+    fn drop(&mut self) {
+        for driver in self.0.iter_mut().filter_map(|(_, d)| d.as_mut()) {
+            driver.hang_up();
+        }
+    }
 }
 
 /// The clients a comparison runs.

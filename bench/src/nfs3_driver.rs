@@ -221,6 +221,7 @@ async fn run_async(
     let dir = mkdir(&mut setup, &root, &prefix).await?;
     let mut names = Vec::new();
     let result = measure(workload, o, &target, &mut setup, &root, &dir, &mut names, &mut emit).await;
+    child::await_step(o.stepped);
     // Best-effort removal of what the run made (not timed).
     for name in &names {
         let args = REMOVE3args {
@@ -290,6 +291,9 @@ async fn measure(
     let env = stats::environment(&o.url, o.server_pid);
     let mut written = vec![0u64; groups.len()];
     let mut out = Vec::new();
+    if o.stepped {
+        println!("{}", child::READY);
+    }
     for (name, op, timed, verifies) in specs {
         if !child::await_step(o.stepped) {
             return Err(Failure::Failed(format!("stdin closed before the {name} phase")));

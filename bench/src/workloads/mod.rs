@@ -319,12 +319,18 @@ pub fn run(
                     results.lock().expect("no panics hold it").push(r);
                     barrier.wait();
                 }
+                // Cleanup waits for the main thread's word: under `compare` it must not run
+                // during another client's phase.
+                barrier.wait();
                 work.cleanup();
             })
             .map_err(|e| format!("cannot start a thread: {e}"))?;
         handles.push(handle);
     }
 
+    if o.stepped {
+        println!("{}", child::READY);
+    }
     let mut out = Vec::new();
     let mut failure = None;
     for (k, spec) in specs.iter().enumerate() {
@@ -386,6 +392,8 @@ pub fn run(
             break;
         }
     }
+    child::await_step(o.stepped);
+    barrier.wait();
     for h in handles {
         let _ = h.join();
     }

@@ -61,35 +61,35 @@ pub fn connect(addr: SocketAddr, opts: &SocketOptions) -> io::Result<TcpStream> 
     if let Some(port) = opts.local_port {
         let patience = Instant::now() + OLD_PORT_PATIENCE;
         loop {
-            let again = new_socket(addr, opts).and_then(|socket| {
-                socket.bind(&SockAddr::from(SocketAddr::new(local_ip, port)))?;
-                socket.connect_timeout(&SockAddr::from(addr), opts.connect_timeout)?;
-                Ok(socket)
-            });
-            match again {
-                Ok(socket) => return Ok(socket.into()),
-                // Still held, most likely by the broken connection's own socket on its way
-                // out (its reset refused while a reader left, its FIN not yet answered).
-                Err(e)
-                    if matches!(e.kind(), io::ErrorKind::AddrInUse | io::ErrorKind::AddrNotAvailable)
-                        && Instant::now() < patience =>
-                {
-                    std::thread::sleep(OLD_PORT_RETRY_PAUSE);
-                }
-                // Taken for longer (by another socket, or a TIME_WAIT towards this server), or
-                // reserved and no longer ours to bind: any port will do.
+            let socket = new_socket(addr, opts)?;
+            let held = match socket.bind(&SockAddr::from(SocketAddr::new(local_ip, port))) {
+                Ok(()) => match socket.connect_timeout(&SockAddr::from(addr), opts.connect_timeout) {
+                    Ok(()) => return Ok(socket.into()),
+                    // Another socket holds this port towards the server.
+                    Err(e) if e.kind() == io::ErrorKind::AddrNotAvailable => true,
+                    Err(e) => return Err(e),
+                },
+                Err(e) if e.kind() == io::ErrorKind::AddrInUse => true,
+                // The local address is gone (a path taken down), or the port is reserved and no
+                // longer ours to bind: waiting will not bring it back.
                 Err(e)
                     if matches!(
                         e.kind(),
-                        io::ErrorKind::AddrInUse
-                            | io::ErrorKind::AddrNotAvailable
-                            | io::ErrorKind::PermissionDenied
+                        io::ErrorKind::AddrNotAvailable | io::ErrorKind::PermissionDenied
                     ) =>
                 {
-                    break
+                    false
                 }
                 Err(e) => return Err(e),
+            };
+            // Held, most likely by the broken connection's own socket on its way out (its reset
+            // refused while a reader left, its FIN not yet answered), it is asked for again a
+            // little longer; held beyond that (another socket, a TIME_WAIT towards this server),
+            // any port will do.
+            if !held || Instant::now() >= patience {
+                break;
             }
+            std::thread::sleep(OLD_PORT_RETRY_PAUSE);
         }
     }
     let mut privileged = opts.reserved_port;
