@@ -198,7 +198,8 @@ pub struct Opts {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
-    /// Wait for a line on stdin before each phase (how `compare` runs the clients' phases in turn).
+    /// Print `ready` once set up, then wait for a line on stdin before each phase and before the
+    /// cleanup (how `compare` runs the clients in turn).
     #[arg(long, hide = true)]
     pub stepped: bool,
 }
