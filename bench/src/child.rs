@@ -3,7 +3,7 @@
 //! phase.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -166,44 +166,45 @@ impl Stepped {
             stderr: Some(stderr),
             phases: Vec::new(),
         };
-        let deadline = Instant::now() + timeout;
-        loop {
-            match driver.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(line) if line == READY => return Ok(driver),
-                Ok(_) => {}
-                Err(RecvTimeoutError::Timeout) => return Err(driver.stop_late(timeout)),
-                Err(RecvTimeoutError::Disconnected) => {
-                    driver.exited(deadline, timeout)?;
-                    return Err((None, format!("the {what} driver ended before it was set up")));
-                }
-            }
+        match driver.next_line(timeout, |line| line == READY)? {
+            Some(_) => Ok(driver),
+            None => Err((None, format!("the {what} driver ended before it was set up"))),
         }
     }
 
     /// Runs the driver's next phase, or once they are all done its cleanup, stopping it if that
     /// takes longer than `timeout`. Ok(false): it has cleaned up and exited cleanly.
     pub fn step(&mut self, timeout: Duration) -> Result<bool, Failure> {
-        let deadline = Instant::now() + timeout;
         if let Some(stdin) = &mut self.stdin {
             // A driver that failed reads no more and may be gone: its exit status tells, below.
             if stdin.write_all(b"go\n").and_then(|()| stdin.flush()).is_err() {
                 self.stdin = None;
             }
         }
+        let Some(line) = self.next_line(timeout, |line| line.starts_with('{'))? else { return Ok(false) };
+        let what = self.what;
+        let v: serde_json::Value = serde_json::from_str(&line)
+            .map_err(|e| (None, format!("the {what} driver printed bad JSON ({e}): {line}")))?;
+        let phase = PhaseResult::from_json(&v)
+            .ok_or_else(|| (None, format!("the {what} driver's line lacks fields: {line}")))?;
+        self.phases.push(phase);
+        Ok(true)
+    }
+
+    /// The driver's next line that is `wanted`, within `timeout` (else it is stopped); None when
+    /// it exited cleanly first.
+    fn next_line(
+        &mut self,
+        timeout: Duration,
+        wanted: impl Fn(&str) -> bool,
+    ) -> Result<Option<String>, Failure> {
+        let deadline = Instant::now() + timeout;
         loop {
             match self.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(line) if line.starts_with('{') => {
-                    let what = self.what;
-                    let v: serde_json::Value = serde_json::from_str(&line)
-                        .map_err(|e| (None, format!("the {what} driver printed bad JSON ({e}): {line}")))?;
-                    let phase = PhaseResult::from_json(&v)
-                        .ok_or_else(|| (None, format!("the {what} driver's line lacks fields: {line}")))?;
-                    self.phases.push(phase);
-                    return Ok(true);
-                }
+                Ok(line) if wanted(&line) => return Ok(Some(line)),
                 Ok(_) => {}
                 Err(RecvTimeoutError::Timeout) => return Err(self.stop_late(timeout)),
-                Err(RecvTimeoutError::Disconnected) => return self.exited(deadline, timeout).map(|()| false),
+                Err(RecvTimeoutError::Disconnected) => return self.exited(deadline, timeout).map(|()| None),
             }
         }
     }
@@ -222,18 +223,28 @@ impl Stepped {
     }
 
     fn exited(&mut self, deadline: Instant, timeout: Duration) -> Result<(), Failure> {
-        let status = loop {
-            match self.child.try_wait() {
-                Ok(Some(s)) => break s,
-                Ok(None) if Instant::now() > deadline => return Err(self.stop_late(timeout)),
-                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-                Err(e) => return Err((None, format!("waiting for the {} driver: {e}", self.what))),
-            }
+        let status = match self.exit_status_by(deadline) {
+            Ok(Some(status)) => status,
+            Ok(None) => return Err(self.stop_late(timeout)),
+            Err(e) => return Err((None, format!("waiting for the {} driver: {e}", self.what))),
         };
         if status.success() {
             return Ok(());
         }
         Err((status.code(), self.with_stderr(format!("the {} driver failed ({status})", self.what))))
+    }
+
+    /// The driver's exit status once it has exited, or None if it still runs at `deadline`.
+    fn exit_status_by(&mut self, deadline: Instant) -> std::io::Result<Option<ExitStatus>> {
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(Some(status));
+            }
+            if Instant::now() > deadline {
+                return Ok(None);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     fn stop_late(&mut self, timeout: Duration) -> Failure {
@@ -268,14 +279,9 @@ impl Drop for Stepped {
     /// phases and cleans up what it made; one that does not within a minute is killed.
     fn drop(&mut self) {
         self.hang_up();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while matches!(self.child.try_wait(), Ok(None)) {
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        if matches!(self.exit_status_by(Instant::now() + Duration::from_secs(60)), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
         }
     }
 }

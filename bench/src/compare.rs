@@ -1,9 +1,9 @@
 //! `compare`: the same workload through libnfs and nfsx, `--runs` times, each client a separate
 //! child process measured by itself, the clients taking turns at setup, at each phase and at
-//! cleanup (libnfs first in odd runs, nfsx in even ones); then each metric's medians and the ratio nfsx/libnfs (median
-//! and spread over the runs). `--with nfs3_client` runs the Rust
-//! crate nfs3_client between the two each time and adds nfsx/nfs3_client ratios; where it cannot
-//! do the workload, or fails, it is left out with the reason, never the whole comparison.
+//! cleanup (libnfs first in odd runs, nfsx in even ones); then each metric's medians and the
+//! ratio nfsx/libnfs (median and spread over the runs). `--with nfs3_client` runs the Rust crate
+//! nfs3_client, its turn between the two, and adds nfsx/nfs3_client ratios; where it cannot do
+//! the workload, or fails, it is left out with the reason, never the whole comparison.
 //! `--sweep` repeats it over queue depths or nconnect values and `--plot` draws the result
 //! (nfsx, libnfs, and nfs3_client where it ran).
 
